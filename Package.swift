@@ -1,0 +1,94 @@
+// swift-tools-version: 6.1
+import PackageDescription
+
+let settings: [SwiftSetting] = [
+    .swiftLanguageMode(.v6),
+    .enableUpcomingFeature("ExistentialAny"),
+]
+
+let package = Package(
+    name: "StreamScore",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "streamscore", targets: ["StreamScoreCLI"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+    ],
+    targets: [
+        .systemLibrary(
+            name: "CRdKafka",
+            pkgConfig: "rdkafka",
+            providers: [.apt(["librdkafka-dev"])]
+        ),
+        .target(
+            name: "Kafka",
+            dependencies: [
+                "CRdKafka",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: settings
+        ),
+        .target(name: "Events", swiftSettings: settings),
+        .target(name: "Features", dependencies: ["Events"], swiftSettings: settings),
+        .target(name: "Scoring", swiftSettings: settings),
+        .target(
+            name: "Store",
+            dependencies: [
+                "Features",
+                .product(name: "GRDB", package: "GRDB.swift"),
+            ],
+            swiftSettings: settings
+        ),
+        .target(
+            name: "Pipeline",
+            dependencies: [
+                "Kafka", "Events", "Features", "Scoring", "Store",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: settings
+        ),
+        .target(
+            name: "HTTPAPI",
+            dependencies: [
+                "Pipeline", "Store", "Scoring",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "Metrics", package: "swift-metrics"),
+            ],
+            swiftSettings: settings
+        ),
+        .executableTarget(
+            name: "StreamScoreCLI",
+            dependencies: [
+                "Kafka", "Events", "Features", "Scoring", "Store", "Pipeline", "HTTPAPI",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            resources: [.copy("Resources")],
+            swiftSettings: settings
+        ),
+        .testTarget(name: "KafkaTests", dependencies: ["Kafka"], swiftSettings: settings),
+        .testTarget(name: "EventsTests", dependencies: ["Events"], resources: [.copy("Fixtures")], swiftSettings: settings),
+        .testTarget(name: "FeaturesTests", dependencies: ["Features", "Events"], swiftSettings: settings),
+        .testTarget(name: "ScoringTests", dependencies: ["Scoring"], swiftSettings: settings),
+        .testTarget(name: "StoreTests", dependencies: ["Store", "Features"], swiftSettings: settings),
+        .testTarget(
+            name: "PipelineTests",
+            dependencies: [
+                "Pipeline", "Kafka", "Store", "Scoring",
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+            ],
+            swiftSettings: settings
+        ),
+    ]
+)

@@ -1,0 +1,4 @@
+import ArgumentParser
+@main struct StreamScore: AsyncParsableCommand {
+    func run() async throws {}
+}
