@@ -71,7 +71,7 @@ private final class BrokerCore: @unchecked Sendable, RdKafkaCallbackContext {
         let opaque = Unmanaged.passUnretained(self as AnyObject).toOpaque()
         // A bare producer handle hosts the mock cluster; nobody produces through it. Its logs go
         // through the log callback directly (no log queue: nothing polls this handle).
-        let conf = try KafkaConfig(bootstrapServers: "").makeNative()
+        let conf = try KafkaConfig(bootstrapServers: "", properties: [("log_level", "3")]).makeNative()
         rd_kafka_conf_set_opaque(conf, opaque)
         rd_kafka_conf_set_log_cb(conf, rdKafkaLogCallback)
         var errstr = [CChar](repeating: 0, count: 512)

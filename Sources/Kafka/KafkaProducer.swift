@@ -85,6 +85,17 @@ final class DeliveryTracker: @unchecked Sendable {
     }
 }
 
+/// Messages enqueued together, whose delivery reports can be awaited.
+public struct PendingDeliveries: Sendable {
+    let tracker: DeliveryTracker
+    let count: Int
+    /// Waits for every delivery report.
+    /// - Throws: the first delivery error.
+    public func delivered() async throws -> [DeliveryReport] {
+        count == 0 ? [] : try await tracker.wait()
+    }
+}
+
 /// The per-message opaque: which tracker and which slot.
 final class DeliverySlot {
     let tracker: DeliveryTracker
@@ -133,12 +144,17 @@ public final class KafkaProducer: Sendable {
     /// - Throws: the first delivery error; messages before and after it may still have been delivered.
     @discardableResult
     public func send(_ messages: [ProducerMessage]) async throws -> [DeliveryReport] {
-        guard !messages.isEmpty else { return [] }
+        try await enqueue(messages).delivered()
+    }
+
+    /// Enqueues messages in order and returns at once; await `delivered()` on the result later. This
+    /// lets a caller keep several chunks in flight.
+    public func enqueue(_ messages: [ProducerMessage]) async throws -> PendingDeliveries {
         let tracker = DeliveryTracker(count: messages.count)
         for (index, message) in messages.enumerated() {
             try await core.enqueue(message, slot: DeliverySlot(tracker: tracker, index: index))
         }
-        return try await tracker.wait()
+        return PendingDeliveries(tracker: tracker, count: messages.count)
     }
 
     /// Waits up to `timeout` for every enqueued message to be delivered.

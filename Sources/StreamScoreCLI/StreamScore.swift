@@ -1,4 +1,11 @@
 import ArgumentParser
-@main struct StreamScore: AsyncParsableCommand {
-    func run() async throws {}
+
+/// The `streamscore` command line (CONTRACT.md §3).
+@main
+struct StreamScore: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "streamscore",
+        abstract: "A streaming churn-prediction engine: Kafka in, PMML scores out.",
+        subcommands: [BrokerCommand.self, ProduceCommand.self]
+    )
 }
