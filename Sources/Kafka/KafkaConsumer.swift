@@ -16,7 +16,11 @@ public struct KafkaMessageView {
     /// The payload bytes, `nil` for a null payload (a tombstone).
     public let payload: UnsafeRawBufferPointer?
     /// The message timestamp in milliseconds since the epoch, if any.
-    public let timestamp: Int64?
+    public var timestamp: Int64? {
+        var type = RD_KAFKA_TIMESTAMP_NOT_AVAILABLE
+        let ts = rd_kafka_message_timestamp(native, &type)
+        return type == RD_KAFKA_TIMESTAMP_NOT_AVAILABLE ? nil : ts
+    }
     let native: UnsafeMutablePointer<rd_kafka_message_t>
 
     init(native: UnsafeMutablePointer<rd_kafka_message_t>) {
@@ -26,9 +30,6 @@ public struct KafkaMessageView {
         offset = m.offset
         key = m.key.map { UnsafeRawBufferPointer(start: $0, count: m.key_len) }
         payload = m.payload.map { UnsafeRawBufferPointer(start: $0, count: m.len) }
-        var type = RD_KAFKA_TIMESTAMP_NOT_AVAILABLE
-        let ts = rd_kafka_message_timestamp(native, &type)
-        timestamp = type == RD_KAFKA_TIMESTAMP_NOT_AVAILABLE ? nil : ts
     }
 
     /// The value of the last header called `name`, if present.
@@ -305,20 +306,23 @@ final class ConsumerCore<Value: Sendable>: @unchecked Sendable, RdKafkaCallbackC
                 continue
             }
             if paused && buffered <= settings.maxBufferedRecords / 2 { setPaused(false) }
-            // One blocking poll, then fill up to the batch size within the linger time.
+            // One blocking poll, then fill up to the batch size within the linger time: zero-timeout
+            // polls while messages are queued locally, a timed wait only when the queue is empty.
             guard let first = rd_kafka_consumer_poll(rk, 100) else { continue }
             handle(first)
             let deadline = ContinuousClock.now + linger
+            var sinceClockCheck = 0
             while building.count < settings.maxBatchSize {
+                if let message = rd_kafka_consumer_poll(rk, 0) {
+                    handle(message)
+                    sinceClockCheck += 1
+                    if sinceClockCheck < 256 { continue }
+                }
+                sinceClockCheck = 0
                 let remaining = deadline - ContinuousClock.now
-                let timeout: Int32
-                if remaining <= .zero { timeout = 0 } else {
-                    timeout = min(lingerMs, Int32(clamping: remaining.components.attoseconds / 1_000_000_000_000_000 + remaining.components.seconds * 1000))
-                }
-                guard let message = rd_kafka_consumer_poll(rk, timeout) else {
-                    if remaining <= .zero { break } else { continue }
-                }
-                handle(message)
+                if remaining <= .zero { break }
+                let ms = Int32(clamping: remaining.components.seconds * 1000 + remaining.components.attoseconds / 1_000_000_000_000_000)
+                if let message = rd_kafka_consumer_poll(rk, max(1, min(lingerMs, ms))) { handle(message) }
             }
             deliverBuilding()
         }
@@ -345,8 +349,9 @@ final class ConsumerCore<Value: Sendable>: @unchecked Sendable, RdKafkaCallbackC
             handleError(err, message: message)
             return
         }
-        let value = transform(KafkaMessageView(native: message))
-        building.append(ConsumerRecord(partition: message.pointee.partition, offset: message.pointee.offset, value: value))
+        let view = KafkaMessageView(native: message)
+        let value = transform(view)
+        building.append(ConsumerRecord(partition: view.partition, offset: view.offset, value: value))
     }
 
     private func handleError(_ err: rd_kafka_resp_err_t, message: UnsafeMutablePointer<rd_kafka_message_t>) {
@@ -389,7 +394,8 @@ final class ConsumerCore<Value: Sendable>: @unchecked Sendable, RdKafkaCallbackC
         guard !building.isEmpty else { return }
         let generation = assignment.withLock { $0.generation }
         let batch = ConsumerBatch(records: building, generation: generation)
-        building.removeAll(keepingCapacity: true)
+        building = []
+        building.reserveCapacity(settings.maxBatchSize)
         let waiter = state.withLock { s -> CheckedContinuation<ConsumerBatch<Value>?, any Error>? in
             if let waiter = s.waiter {
                 s.waiter = nil
