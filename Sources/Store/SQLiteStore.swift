@@ -1,0 +1,255 @@
+import Events
+import Features
+import Foundation
+import GRDB
+
+/// The embedded default store: one SQLite file in WAL mode, through GRDB.
+///
+/// - Important: one writer at a time (SQLite); readers run concurrently with it. Use PostgreSQL for
+///   several engine instances.
+public final class SQLiteStore: EngineStore {
+    private let pool: DatabasePool
+    /// The file path.
+    public let location: String
+
+    /// Opens (creating if needed) and migrates the database at `path`.
+    /// - Throws: `StoreError.unavailable` naming the path and the fix.
+    public init(path: String) throws {
+        location = path
+        var config = Configuration()
+        config.busyMode = .timeout(10)
+        config.prepareDatabase { db in
+            // WAL + NORMAL: a committed transaction survives a process crash (kill -9); only an OS
+            // crash or power loss can lose the last few, which Kafka then replays (offsets live here).
+            try db.execute(sql: "PRAGMA synchronous = NORMAL")
+        }
+        do {
+            let dir = URL(fileURLWithPath: path).deletingLastPathComponent().path
+            if !dir.isEmpty, !FileManager.default.fileExists(atPath: dir) {
+                throw StoreError(.unavailable, "sqlite store '\(path)': directory '\(dir)' does not exist; create it or choose another --store path")
+            }
+            pool = try DatabasePool(path: path, configuration: config)
+            try Self.migrator.migrate(pool)
+        } catch let error as StoreError {
+            throw error
+        } catch {
+            throw StoreError(.unavailable, "sqlite store '\(path)' cannot be opened: \(Self.reason(error)); check the path, its permissions, and that it is a StreamScore database")
+        }
+    }
+
+    static func reason(_ error: any Error) -> String {
+        if let db = error as? DatabaseError { return db.message ?? "SQLite error \(db.resultCode)" }
+        return "\(error)"
+    }
+
+    /// Named, forward-only migrations.
+    static var migrator: DatabaseMigrator {
+        var migrator = DatabaseMigrator()
+        for migration in SchemaMigrations.all {
+            migrator.registerMigration(migration.name) { db in
+                for statement in migration.sqlite { try db.execute(sql: statement) }
+            }
+        }
+        return migrator
+    }
+
+    /// Names of the migrations applied, in order.
+    public func appliedMigrations() throws -> [String] {
+        try pool.read { db in try Self.migrator.appliedMigrations(db) }
+    }
+
+    private func run<T: Sendable>(_ operation: String, _ body: @escaping @Sendable (Database) throws -> T) async throws -> T {
+        do {
+            return try await pool.write(body)
+        } catch let error as StoreError {
+            throw error
+        } catch {
+            throw StoreError(.queryFailed, "sqlite store '\(location)': \(operation) failed: \(Self.reason(error))")
+        }
+    }
+
+    private func read<T: Sendable>(_ operation: String, _ body: @escaping @Sendable (Database) throws -> T) async throws -> T {
+        do {
+            return try await pool.read(body)
+        } catch {
+            throw StoreError(.queryFailed, "sqlite store '\(location)': \(operation) failed: \(Self.reason(error))")
+        }
+    }
+
+    public func loadProfiles(_ ids: [String]) async throws -> [String: Profile] {
+        guard !ids.isEmpty else { return [:] }
+        return try await read("load profiles") { db in
+            var result: [String: Profile] = [:]
+            result.reserveCapacity(ids.count)
+            var start = 0
+            while start < ids.count {
+                let chunk = ids[start..<min(ids.count, start + 5_000)]
+                start += chunk.count
+                let placeholders = Array(repeating: "?", count: chunk.count).joined(separator: ",")
+                let rows = try Row.fetchCursor(db, sql: "SELECT customer_id, tenure_days, plan, monthly_charges, rolling_state FROM profiles WHERE customer_id IN (\(placeholders))",
+                                               arguments: StatementArguments(Array(chunk)))
+                while let row = try rows.next() {
+                    let id: String = row[0]
+                    let attributes = StaticAttributes(tenureDays: row[1], plan: row[2], monthlyCharges: row[3])
+                    let blob: Data? = row[4]
+                    let state = try blob.map { try RollingState(decoding: $0) } ?? RollingState()
+                    result[id] = Profile(customerID: id, attributes: attributes, state: state)
+                }
+            }
+            return result
+        }
+    }
+
+    private static func advance(_ db: Database, _ offsets: [OffsetAdvance], _ scope: OffsetScope, now: String) throws {
+        for a in offsets {
+            if let expected = a.expected {
+                try db.execute(sql: "UPDATE subscriber_offsets SET next_offset = ?, updated_at = ? WHERE subscriber = ? AND topic = ? AND partition = ? AND next_offset = ?",
+                               arguments: [a.next, now, scope.subscriber, scope.topic, a.partition, expected])
+            } else {
+                try db.execute(sql: "INSERT INTO subscriber_offsets (subscriber, topic, partition, next_offset, updated_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                               arguments: [scope.subscriber, scope.topic, a.partition, a.next, now])
+            }
+            if db.changesCount != 1 {
+                throw StoreError(.fenced, "offsets of \(scope.subscriber) on \(scope.topic)[\(a.partition)] moved since they were read (expected \(a.expected.map(String.init) ?? "none")): another instance owns the partition")
+            }
+        }
+    }
+
+    public func commitProfiles(_ updates: [ProfileUpdate], offsets: [OffsetAdvance], scope: OffsetScope) async throws {
+        let now = Timestamp.format(millis: Int64(Date().timeIntervalSince1970 * 1000))
+        try await run("commit profiles") { db in
+            try Self.advance(db, offsets, scope, now: now)
+            let statement = try db.cachedStatement(sql: SchemaMigrations.profileUpsertSQLite)
+            for u in updates {
+                let f = u.features
+                let a = u.profile.attributes
+                try statement.execute(arguments: [
+                    u.profile.customerID, a.tenureDays, a.plan, a.monthlyCharges,
+                    u.churnScore, u.modelVersion, u.scoredAt.map { Timestamp.format(millis: $0) }, now,
+                    f.pageViews30d, f.pricingViews30d, f.cancelViews30d, f.supportCalls30d, f.complaints30d,
+                    f.daysSinceLastVisit, Data(u.profile.state.encoded()),
+                ])
+            }
+        }
+    }
+
+    public func commitCounters(_ delta: CounterDelta, offsets: [OffsetAdvance], scope: OffsetScope) async throws {
+        let now = Timestamp.format(millis: Int64(Date().timeIntervalSince1970 * 1000))
+        try await run("commit counters") { db in
+            try Self.advance(db, offsets, scope, now: now)
+            let pages = try db.cachedStatement(sql: "INSERT INTO page_counts (page, count) VALUES (?, ?) ON CONFLICT (page) DO UPDATE SET count = page_counts.count + excluded.count")
+            for (page, n) in delta.pages { try pages.execute(arguments: [page, n]) }
+            let types = try db.cachedStatement(sql: "INSERT INTO type_counts (type, count) VALUES (?, ?) ON CONFLICT (type) DO UPDATE SET count = type_counts.count + excluded.count")
+            for (type, n) in delta.types { try types.execute(arguments: [type, n]) }
+            let minutes = try db.cachedStatement(sql: "INSERT INTO minute_counts (minute, count) VALUES (?, ?) ON CONFLICT (minute) DO UPDATE SET count = minute_counts.count + excluded.count")
+            for (minute, n) in delta.minutes { try minutes.execute(arguments: [Timestamp.format(millis: minute), n]) }
+        }
+    }
+
+    public func offsets(_ scope: OffsetScope) async throws -> [Int32: Int64] {
+        try await read("read offsets") { db in
+            var result: [Int32: Int64] = [:]
+            let rows = try Row.fetchAll(db, sql: "SELECT partition, next_offset FROM subscriber_offsets WHERE subscriber = ? AND topic = ?",
+                                        arguments: [scope.subscriber, scope.topic])
+            for row in rows { result[row[0]] = row[1] }
+            return result
+        }
+    }
+
+    public func importCustomers(_ customers: [CustomerRecord]) async throws {
+        let now = Timestamp.format(millis: Int64(Date().timeIntervalSince1970 * 1000))
+        try await run("import customers") { db in
+            let statement = try db.cachedStatement(sql: SchemaMigrations.importUpsertSQLite)
+            for c in customers {
+                try statement.execute(arguments: [c.customerID, c.attributes.tenureDays, c.attributes.plan, c.attributes.monthlyCharges, now])
+            }
+        }
+    }
+
+    public func profileRow(_ customerID: String) async throws -> ProfileRow? {
+        try await read("read profile") { db in
+            try Row.fetchOne(db, sql: "SELECT \(SchemaMigrations.profileColumns) FROM profiles WHERE customer_id = ?", arguments: [customerID]).map(Self.profileRow)
+        }
+    }
+
+    static func profileRow(_ row: Row) -> ProfileRow {
+        ProfileRow(customer_id: row["customer_id"], tenure_days: row["tenure_days"], plan: row["plan"],
+                   monthly_charges: row["monthly_charges"], churn_score: row["churn_score"], model_version: row["model_version"],
+                   scored_at: row["scored_at"], updated_at: row["updated_at"], page_views_30d: row["page_views_30d"],
+                   pricing_views_30d: row["pricing_views_30d"], cancel_views_30d: row["cancel_views_30d"],
+                   support_calls_30d: row["support_calls_30d"], complaints_30d: row["complaints_30d"],
+                   days_since_last_visit: row["days_since_last_visit"])
+    }
+
+    public func pageCounts(top: Int) async throws -> [(page: String, count: Int)] {
+        let rows = try await read("read page counts") { db in
+            try Row.fetchAll(db, sql: "SELECT page, count FROM page_counts ORDER BY count DESC, page ASC LIMIT ?", arguments: [top])
+                .map { PageCount(page: $0[0], count: $0[1]) }
+        }
+        return rows.map { ($0.page, $0.count) }
+    }
+
+    public func typeCounts() async throws -> [String: Int] {
+        try await read("read type counts") { db in
+            var result: [String: Int] = [:]
+            for row in try Row.fetchAll(db, sql: "SELECT type, count FROM type_counts") { result[row[0]] = row[1] }
+            return result
+        }
+    }
+
+    public func minuteCounts(from: Int64?, to: Int64?) async throws -> [(minute: Int64, count: Int)] {
+        // Minutes are stored as fixed-width RFC 3339 text, so text order is time order.
+        let lower = from.map { Timestamp.format(millis: Timestamp.minuteFloor($0) == $0 ? $0 : Timestamp.minuteFloor($0) + Timestamp.millisPerMinute) } ?? ""
+        let upper = to.map { Timestamp.format(millis: $0) }
+        let rows = try await read("read minute counts") { db in
+            var sql = "SELECT minute, count FROM minute_counts WHERE minute >= ?"
+            var args: [any DatabaseValueConvertible] = [lower]
+            if let upper {
+                sql += " AND minute < ?"
+                args.append(upper)
+            }
+            sql += " ORDER BY minute ASC"
+            return try Row.fetchAll(db, sql: sql, arguments: StatementArguments(args)).map { MinuteCount(minute: $0[0], count: $0[1]) }
+        }
+        return rows.compactMap { row in Timestamp.parse(row.minute).map { ($0, row.count) } }
+    }
+
+    public func topRisk(limit: Int) async throws -> [ProfileRow] {
+        try await read("read top risk") { db in
+            try Row.fetchAll(db, sql: "SELECT \(SchemaMigrations.profileColumns) FROM profiles WHERE churn_score IS NOT NULL ORDER BY churn_score DESC, customer_id ASC LIMIT ?",
+                             arguments: [limit]).map(Self.profileRow)
+        }
+    }
+
+    public func scoreHistogram(bins: Int) async throws -> [Int] {
+        try await read("read score histogram") { db in
+            var result = [Int](repeating: 0, count: bins)
+            let rows = try Row.fetchAll(db, sql: "SELECT MIN(CAST(churn_score * ? AS INTEGER), ?) AS bin, COUNT(*) FROM profiles WHERE churn_score IS NOT NULL GROUP BY bin",
+                                        arguments: [bins, bins - 1])
+            for row in rows {
+                let bin: Int = row[0]
+                if bin >= 0 && bin < bins { result[bin] = row[1] }
+            }
+            return result
+        }
+    }
+
+    public func profileCount() async throws -> Int {
+        try await read("count profiles") { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM profiles") ?? 0 }
+    }
+
+    public func pruneMinutes(before: Int64) async throws -> Int {
+        let bound = Timestamp.format(millis: before)
+        return try await run("prune minutes") { db in
+            try db.execute(sql: "DELETE FROM minute_counts WHERE minute < ?", arguments: [bound])
+            return db.changesCount
+        }
+    }
+
+    public func close() async throws {
+        try pool.close()
+    }
+}
+
+private struct PageCount: Sendable { let page: String; let count: Int }
+private struct MinuteCount: Sendable { let minute: String; let count: Int }

@@ -1,0 +1,74 @@
+/// The tables of CONTRACT.md §2 as named, forward-only migrations, shared by both backends.
+/// Never edit an applied migration; add a new one.
+enum SchemaMigrations {
+    struct Migration {
+        let name: String
+        let sqlite: [String]
+    }
+
+    static let all: [Migration] = [
+        Migration(name: "001_create_tables", sqlite: [
+            """
+            CREATE TABLE profiles (
+                customer_id TEXT PRIMARY KEY NOT NULL,
+                tenure_days INTEGER NOT NULL DEFAULT 0,
+                plan TEXT NOT NULL DEFAULT 'basic',
+                monthly_charges DOUBLE PRECISION NOT NULL DEFAULT 0,
+                churn_score DOUBLE PRECISION,
+                model_version TEXT,
+                scored_at TEXT,
+                updated_at TEXT,
+                page_views_30d INTEGER NOT NULL DEFAULT 0,
+                pricing_views_30d INTEGER NOT NULL DEFAULT 0,
+                cancel_views_30d INTEGER NOT NULL DEFAULT 0,
+                support_calls_30d INTEGER NOT NULL DEFAULT 0,
+                complaints_30d INTEGER NOT NULL DEFAULT 0,
+                days_since_last_visit DOUBLE PRECISION NOT NULL DEFAULT 30,
+                rolling_state BLOB
+            )
+            """,
+            "CREATE INDEX profiles_churn_score ON profiles (churn_score)",
+            "CREATE TABLE page_counts (page TEXT PRIMARY KEY NOT NULL, count INTEGER NOT NULL)",
+            "CREATE TABLE type_counts (type TEXT PRIMARY KEY NOT NULL, count INTEGER NOT NULL)",
+            "CREATE TABLE minute_counts (minute TEXT PRIMARY KEY NOT NULL, count INTEGER NOT NULL)",
+            """
+            CREATE TABLE subscriber_offsets (
+                subscriber TEXT NOT NULL,
+                topic TEXT NOT NULL,
+                partition INTEGER NOT NULL,
+                next_offset INTEGER NOT NULL,
+                updated_at TEXT NOT NULL,
+                PRIMARY KEY (subscriber, topic, partition)
+            )
+            """,
+        ]),
+    ]
+
+    static let profileColumns = """
+        customer_id, tenure_days, plan, monthly_charges, churn_score, model_version, scored_at, updated_at, \
+        page_views_30d, pricing_views_30d, cancel_views_30d, support_calls_30d, complaints_30d, days_since_last_visit
+        """
+
+    /// Insert or update one profile from the pipeline (static attributes included: they came from the
+    /// row the pipeline loaded, or the unknown-customer defaults).
+    static let profileUpsertSQLite = """
+        INSERT INTO profiles (customer_id, tenure_days, plan, monthly_charges, churn_score, model_version, scored_at, \
+        updated_at, page_views_30d, pricing_views_30d, cancel_views_30d, support_calls_30d, complaints_30d, \
+        days_since_last_visit, rolling_state) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+        ON CONFLICT (customer_id) DO UPDATE SET
+        churn_score = COALESCE(excluded.churn_score, profiles.churn_score),
+        model_version = COALESCE(excluded.model_version, profiles.model_version),
+        scored_at = COALESCE(excluded.scored_at, profiles.scored_at),
+        updated_at = excluded.updated_at, page_views_30d = excluded.page_views_30d,
+        pricing_views_30d = excluded.pricing_views_30d, cancel_views_30d = excluded.cancel_views_30d,
+        support_calls_30d = excluded.support_calls_30d, complaints_30d = excluded.complaints_30d,
+        days_since_last_visit = excluded.days_since_last_visit, rolling_state = excluded.rolling_state
+        """
+
+    /// Import of CRM rows: static attributes only; counters, state and scores are kept.
+    static let importUpsertSQLite = """
+        INSERT INTO profiles (customer_id, tenure_days, plan, monthly_charges, updated_at) VALUES (?, ?, ?, ?, ?)
+        ON CONFLICT (customer_id) DO UPDATE SET tenure_days = excluded.tenure_days, plan = excluded.plan,
+        monthly_charges = excluded.monthly_charges, updated_at = excluded.updated_at
+        """
+}

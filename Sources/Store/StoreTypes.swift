@@ -1,0 +1,180 @@
+import Events
+import Features
+
+/// A store failure. The description names the store (path or address) and the operation, never SQL
+/// text or row values beyond identifiers.
+public struct StoreError: Error, Sendable, CustomStringConvertible {
+    /// What kind of failure.
+    public enum Kind: String, Sendable {
+        /// The URL is not `sqlite:PATH` or `postgres://…`.
+        case badURL
+        /// The store could not be opened or migrated.
+        case unavailable
+        /// Another owner committed these partitions since this instance read their offsets: the batch
+        /// was not applied (it will be, exactly once, by the partition's current owner).
+        case fenced
+        /// An import file row is invalid.
+        case badImport
+        /// A query or transaction failed.
+        case queryFailed
+    }
+    /// What kind of failure.
+    public let kind: Kind
+    /// A one-line explanation.
+    public let message: String
+    /// Creates an error.
+    public init(_ kind: Kind, _ message: String) {
+        self.kind = kind
+        self.message = message
+    }
+    /// Whether retrying may succeed (a lost connection, a busy database).
+    public var isRetriable: Bool { kind == .unavailable || kind == .queryFailed }
+    /// The one-line description.
+    public var description: String { message }
+}
+
+/// The profile of a customer as the pipeline needs it: static attributes and rolling state.
+public typealias StoredProfile = Profile
+
+/// One profile row to write: the state after a batch, its features and (when scored) the score.
+public struct ProfileUpdate: Sendable {
+    /// The profile (attributes and rolling state).
+    public var profile: Profile
+    /// The feature vector as of the newest relevant event.
+    public var features: FeatureVector
+    /// The churn score as of that event, if scored.
+    public var churnScore: Double?
+    /// The model version that produced the score.
+    public var modelVersion: String?
+    /// Event time of the event that produced the score (ms since the epoch).
+    public var scoredAt: Int64?
+    /// Creates an update.
+    public init(profile: Profile, features: FeatureVector, churnScore: Double?, modelVersion: String?, scoredAt: Int64?) {
+        self.profile = profile
+        self.features = features
+        self.churnScore = churnScore
+        self.modelVersion = modelVersion
+        self.scoredAt = scoredAt
+    }
+}
+
+/// Offsets a subscriber commits with its state. `expected` is the next offset the committer believes
+/// is stored (`nil` = none stored yet); the commit fails with `StoreError.fenced` if the store holds
+/// something else, which is how a zombie owner is kept from committing twice.
+public struct OffsetAdvance: Sendable, Equatable {
+    /// The partition.
+    public var partition: Int32
+    /// What the committer believes is stored now.
+    public var expected: Int64?
+    /// The new next offset.
+    public var next: Int64
+    /// Creates an advance.
+    public init(partition: Int32, expected: Int64?, next: Int64) {
+        self.partition = partition
+        self.expected = expected
+        self.next = next
+    }
+}
+
+/// Where offsets belong: one subscriber (consumer group role) reading one topic.
+public struct OffsetScope: Sendable, Hashable {
+    /// `prediction` or `counter`.
+    public var subscriber: String
+    /// The topic.
+    public var topic: String
+    /// Creates a scope.
+    public init(subscriber: String, topic: String) {
+        self.subscriber = subscriber
+        self.topic = topic
+    }
+}
+
+/// The counter subscriber's aggregate for one batch: increments to add.
+public struct CounterDelta: Sendable, Equatable {
+    /// Page views per page.
+    public var pages: [String: Int] = [:]
+    /// Valid events per type.
+    public var types: [String: Int] = [:]
+    /// Page views per UTC minute start (ms since the epoch).
+    public var minutes: [Int64: Int] = [:]
+    /// Creates an empty delta.
+    public init() {}
+    /// Adds one valid event.
+    public mutating func add(_ event: Event) {
+        types[event.type, default: 0] += 1
+        if event.isPageView, let page = event.page {
+            pages[page, default: 0] += 1
+            minutes[Timestamp.minuteFloor(event.timestamp), default: 0] += 1
+        }
+    }
+    /// Whether there is nothing to add.
+    public var isEmpty: Bool { types.isEmpty }
+}
+
+/// A row of `profiles` for the HTTP API and the CRM, with every column.
+public struct ProfileRow: Sendable, Equatable, Codable {
+    public var customer_id: String
+    public var tenure_days: Int
+    public var plan: String
+    public var monthly_charges: Double
+    public var churn_score: Double?
+    public var model_version: String?
+    public var scored_at: String?
+    public var updated_at: String?
+    public var page_views_30d: Int
+    public var pricing_views_30d: Int
+    public var cancel_views_30d: Int
+    public var support_calls_30d: Int
+    public var complaints_30d: Int
+    public var days_since_last_visit: Double
+}
+
+/// A customer row from the CRM export.
+public struct CustomerRecord: Sendable, Equatable {
+    /// The customer id.
+    public var customerID: String
+    /// Static attributes.
+    public var attributes: StaticAttributes
+    /// Creates a record.
+    public init(customerID: String, attributes: StaticAttributes) {
+        self.customerID = customerID
+        self.attributes = attributes
+    }
+}
+
+/// The store the engine keeps its state in: profiles, counters and offsets, with the same semantics on
+/// SQLite and PostgreSQL.
+public protocol EngineStore: Sendable {
+    /// A human-readable location (path or host/db) for messages.
+    var location: String { get }
+    /// Loads the profiles of these customers in one query (per chunk); unknown ids are absent.
+    func loadProfiles(_ ids: [String]) async throws -> [String: Profile]
+    /// Writes profile updates and advances offsets in ONE transaction.
+    /// - Throws: `StoreError.fenced` (nothing written) if an offset's `expected` does not match.
+    func commitProfiles(_ updates: [ProfileUpdate], offsets: [OffsetAdvance], scope: OffsetScope) async throws
+    /// Adds counter increments and advances offsets in ONE transaction (same fencing).
+    func commitCounters(_ delta: CounterDelta, offsets: [OffsetAdvance], scope: OffsetScope) async throws
+    /// The stored next offsets of a subscriber.
+    func offsets(_ scope: OffsetScope) async throws -> [Int32: Int64]
+    /// Imports CRM customers in one transaction: new profiles are created, existing ones get their
+    /// static attributes updated and keep their counters and scores.
+    func importCustomers(_ customers: [CustomerRecord]) async throws
+    /// One profile row, or `nil`.
+    func profileRow(_ customerID: String) async throws -> ProfileRow?
+    /// Page counts by count descending (ties by page), at most `top`.
+    func pageCounts(top: Int) async throws -> [(page: String, count: Int)]
+    /// Counts per event type.
+    func typeCounts() async throws -> [String: Int]
+    /// Page views per minute in `[from, to)` (ms; `nil` = open), ascending, non-empty minutes.
+    func minuteCounts(from: Int64?, to: Int64?) async throws -> [(minute: Int64, count: Int)]
+    /// The `limit` profiles with the highest churn scores.
+    func topRisk(limit: Int) async throws -> [ProfileRow]
+    /// A histogram of churn scores over `bins` equal bins of [0, 1].
+    func scoreHistogram(bins: Int) async throws -> [Int]
+    /// Number of profiles.
+    func profileCount() async throws -> Int
+    /// Deletes minute counts older than `before` (ms); returns rows removed.
+    func pruneMinutes(before: Int64) async throws -> Int
+    /// Closes connections.
+    func close() async throws
+}

@@ -1,0 +1,154 @@
+import Features
+import Foundation
+
+/// A parsed `--store` URL: `sqlite:PATH` or `postgres://user[:pw]@host:port/db`.
+public enum StoreURL: Sendable, Equatable, CustomStringConvertible {
+    /// An SQLite file.
+    case sqlite(path: String)
+    /// A PostgreSQL server.
+    case postgres(host: String, port: Int, user: String, password: String?, database: String)
+
+    /// Parses a store URL.
+    /// - Throws: `StoreError.badURL` naming the URL and the accepted forms.
+    public init(parsing text: String) throws {
+        if text.hasPrefix("sqlite:") {
+            var path = String(text.dropFirst("sqlite:".count))
+            if path.hasPrefix("//") { path = String(path.dropFirst(2)) }
+            guard !path.isEmpty else { throw StoreError(.badURL, "store URL '\(text)' has no path: use sqlite:PATH, e.g. sqlite:streamscore.db") }
+            self = .sqlite(path: path)
+        } else if text.hasPrefix("postgres://") || text.hasPrefix("postgresql://") {
+            guard let url = URLComponents(string: text), let host = url.host, !host.isEmpty, let user = url.user, !user.isEmpty else {
+                throw StoreError(.badURL, "store URL '\(Self.redacted(text))' is not postgres://user[:password]@host:port/database")
+            }
+            let db = url.path.hasPrefix("/") ? String(url.path.dropFirst()) : url.path
+            guard !db.isEmpty else { throw StoreError(.badURL, "store URL '\(Self.redacted(text))' names no database: add /DBNAME") }
+            self = .postgres(host: host, port: url.port ?? 5432, user: user, password: url.password, database: db)
+        } else {
+            throw StoreError(.badURL, "store URL '\(Self.redacted(text))' is not supported: use sqlite:PATH or postgres://user[:password]@host:port/database")
+        }
+    }
+
+    /// The URL with any password replaced by `***`.
+    public var description: String {
+        switch self {
+        case .sqlite(let path): return "sqlite:\(path)"
+        case .postgres(let host, let port, let user, let password, let db):
+            return "postgres://\(user)\(password == nil ? "" : ":***")@\(host):\(port)/\(db)"
+        }
+    }
+
+    static func redacted(_ text: String) -> String {
+        guard let at = text.lastIndex(of: "@"), let scheme = text.range(of: "://"),
+              let colon = text[scheme.upperBound..<at].firstIndex(of: ":") else { return text }
+        return String(text[..<text.index(after: colon)]) + "***" + String(text[at...])
+    }
+}
+
+/// Reads the CRM export (`customer_id,tenure_days,plan,monthly_charges`, RFC 4180 quoting allowed,
+/// columns in any order, extra columns ignored) and validates every row.
+public enum CustomerCSV {
+    /// The plans the contract allows.
+    public static let plans: Set<String> = ["basic", "standard", "premium"]
+
+    /// Parses the file's bytes.
+    /// - Throws: `StoreError.badImport` naming the file, the line and the column of the first bad row.
+    public static func parse(_ data: Data, file: String) throws -> [CustomerRecord] {
+        var records = CSVRecords(data)
+        guard let header = records.next() else { throw StoreError(.badImport, "\(file): empty file; expected header customer_id,tenure_days,plan,monthly_charges") }
+        var index: [String: Int] = [:]
+        for (i, name) in header.fields.enumerated() { index[name.trimmingCharacters(in: .whitespaces)] = i }
+        let required = ["customer_id", "tenure_days", "plan", "monthly_charges"]
+        for column in required where index[column] == nil {
+            throw StoreError(.badImport, "\(file): header lacks column '\(column)'; expected customer_id,tenure_days,plan,monthly_charges")
+        }
+        var result: [CustomerRecord] = []
+        var seen = Set<String>()
+        while let record = records.next() {
+            if record.fields.count == 1 && record.fields[0].isEmpty { continue }  // blank line
+            func field(_ name: String) throws -> String {
+                guard let i = index[name], i < record.fields.count else {
+                    throw StoreError(.badImport, "\(file) line \(record.line): column '\(name)' is missing (\(record.fields.count) fields)")
+                }
+                return record.fields[i]
+            }
+            func bad(_ column: String, _ why: String) -> StoreError {
+                StoreError(.badImport, "\(file) line \(record.line), column '\(column)': \(why)")
+            }
+            let id = try field("customer_id")
+            guard !id.isEmpty, id.unicodeScalars.count <= 128 else { throw bad("customer_id", "must be 1–128 characters") }
+            guard seen.insert(id).inserted else { throw bad("customer_id", "duplicate id '\(id)'") }
+            guard let tenure = Int(try field("tenure_days")), tenure >= 0 else { throw bad("tenure_days", "not a whole number ≥ 0") }
+            let plan = try field("plan")
+            guard plans.contains(plan) else { throw bad("plan", "'\(plan)' is not basic, standard or premium") }
+            guard let charges = Double(try field("monthly_charges")), charges.isFinite, charges >= 0 else {
+                throw bad("monthly_charges", "not a number ≥ 0")
+            }
+            result.append(CustomerRecord(customerID: id, attributes: StaticAttributes(tenureDays: tenure, plan: plan, monthlyCharges: charges)))
+        }
+        return result
+    }
+}
+
+/// A minimal RFC 4180 record reader (quoted fields, doubled quotes, CRLF or LF, newlines in quotes)
+/// that tracks the line number where each record starts.
+struct CSVRecords: IteratorProtocol {
+    private let bytes: [UInt8]
+    private var position = 0
+    private var line = 1
+
+    init(_ data: Data) { bytes = [UInt8](data) }
+
+    mutating func next() -> (line: Int, fields: [String])? {
+        guard position < bytes.count else { return nil }
+        let startLine = line
+        var fields: [String] = []
+        var field: [UInt8] = []
+        var quoted = false
+        while position < bytes.count {
+            let b = bytes[position]
+            position += 1
+            if quoted {
+                if b == UInt8(ascii: "\"") {
+                    if position < bytes.count && bytes[position] == UInt8(ascii: "\"") {
+                        field.append(b)
+                        position += 1
+                    } else {
+                        quoted = false
+                    }
+                } else {
+                    if b == UInt8(ascii: "\n") { line += 1 }
+                    field.append(b)
+                }
+                continue
+            }
+            switch b {
+            case UInt8(ascii: "\""): quoted = true
+            case UInt8(ascii: ","):
+                fields.append(String(decoding: field, as: UTF8.self))
+                field.removeAll(keepingCapacity: true)
+            case UInt8(ascii: "\r"): continue
+            case UInt8(ascii: "\n"):
+                line += 1
+                fields.append(String(decoding: field, as: UTF8.self))
+                return (startLine, fields)
+            default: field.append(b)
+            }
+        }
+        fields.append(String(decoding: field, as: UTF8.self))
+        return (startLine, fields)
+    }
+}
+
+/// Opens the store a URL names.
+public enum StoreFactory {
+    /// Opens and migrates the store.
+    /// - Throws: `StoreError` naming the URL and the fix.
+    public static func open(_ url: StoreURL) async throws -> any EngineStore {
+        switch url {
+        case .sqlite(let path):
+            return try SQLiteStore(path: path)
+        case .postgres:
+            throw StoreError(.unavailable, "store '\(url)': the PostgreSQL backend is not built yet; use sqlite:PATH")
+        }
+    }
+}

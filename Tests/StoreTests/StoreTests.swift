@@ -1,0 +1,207 @@
+import Events
+import Features
+import Foundation
+import Store
+import Testing
+
+@Suite("Engine store", .serialized)
+struct StoreTests {
+    static let scope = OffsetScope(subscriber: "prediction", topic: "page-views")
+
+    func update(_ id: String, events: [Event] = [], score: Double? = nil) -> ProfileUpdate {
+        var profile = Profile(customerID: id)
+        for e in events { profile.apply(e) }
+        return ProfileUpdate(profile: profile, features: profile.features(), churnScore: score,
+                             modelVersion: score == nil ? nil : "m-1", scoredAt: profile.asOf)
+    }
+
+    func pageView(_ id: String, _ ts: String, _ page: String = "/") -> Event {
+        Event(eventID: UUID().uuidString, type: "page_view", customerID: id, timestamp: Timestamp.parse(ts)!, page: page)
+    }
+
+    @Test("migrations create every table of the contract from empty", arguments: StoreBackends.all)
+    func migrations(backend: String) async throws {
+        let (store, _) = try await StoreBackends.make(backend)
+        if let sqlite = store as? SQLiteStore {
+            #expect(try sqlite.appliedMigrations() == ["001_create_tables"])
+        }
+        #expect(try await store.profileCount() == 0)
+        #expect(try await store.typeCounts().isEmpty)
+        #expect(try await store.offsets(Self.scope).isEmpty)
+        try await store.close()
+    }
+
+    @Test("profiles and offsets commit together; a fenced commit writes neither", arguments: StoreBackends.all)
+    func atomicCommit(backend: String) async throws {
+        let (store, _) = try await StoreBackends.make(backend)
+        let e = pageView("C1", "2026-02-01T10:00:00Z", "/pricing")
+        try await store.commitProfiles([update("C1", events: [e], score: 0.25)],
+                                       offsets: [OffsetAdvance(partition: 0, expected: nil, next: 10)], scope: Self.scope)
+        #expect(try await store.offsets(Self.scope) == [0: 10])
+        let row = try #require(try await store.profileRow("C1"))
+        #expect(row.churn_score == 0.25 && row.pricing_views_30d == 1 && row.page_views_30d == 1)
+        #expect(row.scored_at == "2026-02-01T10:00:00.000Z")
+
+        // A stale owner (believes offset 5) must not write anything.
+        let stale = update("C2", events: [pageView("C2", "2026-02-01T10:00:00Z")], score: 0.9)
+        await #expect(throws: StoreError.self) {
+            try await store.commitProfiles([stale], offsets: [OffsetAdvance(partition: 0, expected: 5, next: 20)], scope: Self.scope)
+        }
+        // Nor a second "first" commit of the same partition.
+        await #expect(throws: StoreError.self) {
+            try await store.commitProfiles([stale], offsets: [OffsetAdvance(partition: 0, expected: nil, next: 20)], scope: Self.scope)
+        }
+        #expect(try await store.profileRow("C2") == nil)
+        #expect(try await store.offsets(Self.scope) == [0: 10])
+        // The rightful owner continues.
+        try await store.commitProfiles([stale], offsets: [OffsetAdvance(partition: 0, expected: 10, next: 20)], scope: Self.scope)
+        #expect(try await store.profileRow("C2")?.churn_score == 0.9)
+        #expect(try await store.offsets(Self.scope) == [0: 20])
+        // Counters follow the same rule.
+        var delta = CounterDelta()
+        delta.add(e)
+        let counterScope = OffsetScope(subscriber: "counter", topic: "page-views")
+        await #expect(throws: StoreError.self) {
+            try await store.commitCounters(delta, offsets: [OffsetAdvance(partition: 1, expected: 3, next: 4)], scope: counterScope)
+        }
+        #expect(try await store.typeCounts().isEmpty)
+        try await store.close()
+    }
+
+    @Test("bulk read returns exactly the known profiles with their state", arguments: StoreBackends.all)
+    func bulkRead(backend: String) async throws {
+        let (store, _) = try await StoreBackends.make(backend)
+        let updates = (0..<2_500).map { i in update("C\(i)", events: [pageView("C\(i)", "2026-02-01T10:00:00Z")], score: Double(i) / 2_500) }
+        try await store.commitProfiles(updates, offsets: [], scope: Self.scope)
+        let ids = (0..<3_000).filter { $0 % 3 == 0 }.map { "C\($0)" } + ["nobody"]
+        let loaded = try await store.loadProfiles(ids)
+        #expect(loaded.count == (0..<2_500).filter { $0 % 3 == 0 }.count)
+        for (id, profile) in loaded {
+            #expect(profile.customerID == id)
+            #expect(profile.features().pageViews30d == 1)
+            #expect(profile.asOf == Timestamp.parse("2026-02-01T10:00:00Z"))
+        }
+        #expect(try await store.topRisk(limit: 3).map(\.customer_id) == ["C2499", "C2498", "C2497"])
+        #expect(try await store.scoreHistogram(bins: 10).reduce(0, +) == 2_500)
+        try await store.close()
+    }
+
+    @Test("persisted rolling state continues exactly after reopening (oracle: events_clean)", arguments: StoreBackends.all)
+    func persistedStateMatchesOracle(backend: String) async throws {
+        let (first, reopen) = try await StoreBackends.make(backend)
+        let events = try Shared.lines("events_clean.jsonl").compactMap { EventDecoder.decode($0).event }
+        let half = events.count / 2
+
+        /// Applies events through the store, one batch of 500 at a time, like the pipeline does.
+        func replay(_ store: any EngineStore, _ slice: ArraySlice<Event>) async throws {
+            var start = slice.startIndex
+            while start < slice.endIndex {
+                let batch = slice[start..<min(slice.endIndex, start + 500)]
+                start += batch.count
+                let ids = Array(Set(batch.map(\.customerID)))
+                var profiles = try await store.loadProfiles(ids)
+                for e in batch where e.isRelevantForPrediction {
+                    profiles[e.customerID, default: Profile(customerID: e.customerID)].apply(e)
+                }
+                let updates = profiles.values.filter { $0.asOf != nil }.map { ProfileUpdate(profile: $0, features: $0.features(), churnScore: nil, modelVersion: nil, scoredAt: $0.asOf) }
+                try await store.commitProfiles(updates, offsets: [], scope: Self.scope)
+            }
+        }
+        try await replay(first, events[..<half])
+        try await first.close()
+        let second = try await reopen()
+        try await replay(second, events[half...])
+
+        let oracle = try Shared.csv("oracle_clean/final_features.csv")
+        #expect(oracle.count == 99)
+        for row in oracle {
+            let stored = try #require(try await second.profileRow(row["customer_id"]!))
+            #expect(stored.page_views_30d == Int(row["page_views_30d"]!))
+            #expect(stored.pricing_views_30d == Int(row["pricing_views_30d"]!))
+            #expect(stored.cancel_views_30d == Int(row["cancel_views_30d"]!))
+            #expect(stored.support_calls_30d == Int(row["support_calls_30d"]!))
+            #expect(stored.complaints_30d == Int(row["complaints_30d"]!))
+            #expect(abs(stored.days_since_last_visit - Double(row["days_since_last_visit"]!)!) <= 1e-9)
+            #expect(stored.scored_at == row["as_of_ts"])
+        }
+        try await second.close()
+    }
+
+    @Test("counters add up and answer the dashboard's queries", arguments: StoreBackends.all)
+    func counters(backend: String) async throws {
+        let (store, _) = try await StoreBackends.make(backend)
+        let scope = OffsetScope(subscriber: "counter", topic: "page-views")
+        var d1 = CounterDelta()
+        d1.add(pageView("C1", "2026-02-01T10:42:10.5Z", "/a"))
+        d1.add(pageView("C1", "2026-02-01T10:42:59.999Z", "/b"))
+        d1.add(Event(eventID: "x", type: "login", customerID: "C1", timestamp: Timestamp.parse("2026-02-01T10:43:00Z")!, page: nil))
+        try await store.commitCounters(d1, offsets: [OffsetAdvance(partition: 0, expected: nil, next: 3)], scope: scope)
+        var d2 = CounterDelta()
+        d2.add(pageView("C2", "2026-02-01T10:44:00Z", "/a"))
+        try await store.commitCounters(d2, offsets: [OffsetAdvance(partition: 0, expected: 3, next: 4)], scope: scope)
+        #expect(try await store.typeCounts() == ["page_view": 3, "login": 1])
+        let pages = try await store.pageCounts(top: 10)
+        #expect(pages.map(\.page) == ["/a", "/b"] && pages.map(\.count) == [2, 1])
+        let minute = Timestamp.parse("2026-02-01T10:42:00Z")!
+        let all = try await store.minuteCounts(from: nil, to: nil)
+        #expect(all.map(\.minute) == [minute, minute + 120_000] && all.map(\.count) == [2, 1])
+        #expect(try await store.minuteCounts(from: minute + 1, to: nil).map(\.count) == [1])
+        #expect(try await store.minuteCounts(from: minute, to: minute + 120_000).map(\.count) == [2])
+        #expect(try await store.pruneMinutes(before: minute + 60_000) == 1)
+        #expect(try await store.offsets(scope) == [0: 4])
+        try await store.close()
+    }
+
+    @Test("import: good file, bad row names line and column, re-import keeps counters", arguments: StoreBackends.all)
+    func importCustomers(backend: String) async throws {
+        let (store, _) = try await StoreBackends.make(backend)
+        let good = try CustomerCSV.parse(Data(contentsOf: Shared.reference("customers.csv")), file: "customers.csv")
+        #expect(good.count == 10_000)
+        try await store.importCustomers(good)
+        #expect(try await store.profileCount() == 10_000)
+        let c1 = try #require(try await store.profileRow("C000001"))
+        #expect(c1.tenure_days == 296 && c1.plan == "standard" && c1.monthly_charges == 59.13 && c1.churn_score == nil)
+
+        // Events move counters; a re-import changes attributes only.
+        var profile = try #require(try await store.loadProfiles(["C000001"])["C000001"])
+        profile.apply(pageView("C000001", "2026-02-01T10:00:00Z", "/pricing"))
+        try await store.commitProfiles([ProfileUpdate(profile: profile, features: profile.features(), churnScore: 0.5, modelVersion: "m", scoredAt: profile.asOf)],
+                                       offsets: [], scope: Self.scope)
+        let changed = try CustomerCSV.parse(Data("customer_id,plan,tenure_days,monthly_charges\nC000001,premium,300,\"99.5\"\n".utf8), file: "update.csv")
+        try await store.importCustomers(changed)
+        let after = try #require(try await store.profileRow("C000001"))
+        #expect(after.tenure_days == 300 && after.plan == "premium" && after.monthly_charges == 99.5)
+        #expect(after.pricing_views_30d == 1 && after.churn_score == 0.5)
+        #expect(try await store.loadProfiles(["C000001"])["C000001"]?.features().pricingViews30d == 1)
+
+        let bad = "customer_id,tenure_days,plan,monthly_charges\nA,1,basic,1\nB,2,gold,3\n"
+        let error = #expect(throws: StoreError.self) { try CustomerCSV.parse(Data(bad.utf8), file: "bad.csv") }
+        #expect(error?.description.contains("bad.csv line 3") == true)
+        #expect(error?.description.contains("'plan'") == true)
+        let badNumber = "customer_id,tenure_days,plan,monthly_charges\n\"A\nB\",1,basic,1\nC,x,basic,1\n"
+        let error2 = #expect(throws: StoreError.self) { try CustomerCSV.parse(Data(badNumber.utf8), file: "b.csv") }
+        #expect(error2?.description.contains("b.csv line 4, column 'tenure_days'") == true)
+        #expect(throws: StoreError.self) { try CustomerCSV.parse(Data("id,plan\n".utf8), file: "h.csv") }
+        try await store.close()
+    }
+
+    @Test("store URLs: sqlite and postgres forms parse; others fail naming the URL; passwords are redacted")
+    func urls() throws {
+        #expect(try StoreURL(parsing: "sqlite:streamscore.db") == .sqlite(path: "streamscore.db"))
+        #expect(try StoreURL(parsing: "postgres://u:secret@db.local:5433/ss") == .postgres(host: "db.local", port: 5433, user: "u", password: "secret", database: "ss"))
+        #expect(try StoreURL(parsing: "postgres://u:secret@h/ss").description == "postgres://u:***@h:5432/ss")
+        let error = #expect(throws: StoreError.self) { try StoreURL(parsing: "mysql://u:pw@h/db") }
+        #expect(error?.description.contains("mysql://u:***@h/db") == true)
+        #expect(throws: StoreError.self) { try StoreURL(parsing: "sqlite:") }
+    }
+
+    @Test("a store at an unusable path fails with a message naming it")
+    func unusablePath() async throws {
+        let error = await #expect(throws: StoreError.self) { try await StoreFactory.open(.sqlite(path: "/nonexistent-dir/x.db")) }
+        #expect(error?.description.contains("/nonexistent-dir/x.db") == true)
+        let notADB = FileManager.default.temporaryDirectory.appendingPathComponent("notadb-\(UUID().uuidString).db")
+        try Data("this is not sqlite".utf8).write(to: notADB)
+        let error2 = await #expect(throws: StoreError.self) { try await StoreFactory.open(.sqlite(path: notADB.path)) }
+        #expect(error2?.description.contains(notADB.path) == true)
+    }
+}
