@@ -190,6 +190,10 @@ public final class KafkaConsumer<Value: Sendable>: Sendable {
     /// How many times backpressure paused the partitions.
     public var pauseCount: Int { core.pauseCount }
 
+    /// Asks the poll thread to stop without waiting: it leaves the group (running the revoke hook, which
+    /// waits for admitted batches), destroys the handle and ends `batches`.
+    public func requestStop() { core.requestStop() }
+
     /// Stops polling, leaves the group (running the revoke hook) and destroys the handle. Idempotent;
     /// blocks until the poll thread has finished.
     public func shutdown() {
@@ -280,6 +284,10 @@ final class ConsumerCore<Value: Sendable>: @unchecked Sendable, RdKafkaCallbackC
         }
         thread.name = "kafka-consumer-\(settings.groupID)"
         thread.start()
+    }
+
+    func requestStop() {
+        stopRequested.store(true, ordering: .releasing)
     }
 
     func shutdown() {

@@ -162,6 +162,12 @@ public final class KafkaProducer: Sendable {
     @discardableResult
     public func flush(timeout: Duration) -> Bool { core.flush(timeout: timeout) }
 
+    /// Asks the cluster for metadata, so that an unreachable bootstrap fails at start-up.
+    /// - Throws: `KafkaError.broker` naming the bootstrap servers.
+    public func checkReachable(bootstrap: String, timeout: Duration = .seconds(10)) throws {
+        try core.checkReachable(bootstrap: bootstrap, timeout: timeout)
+    }
+
     /// Flushes, stops the delivery thread and destroys the handle. Idempotent.
     public func shutdown(flushTimeout: Duration = .seconds(10)) { core.shutdown(flushTimeout: flushTimeout) }
 }
@@ -227,6 +233,17 @@ final class ProducerCore: @unchecked Sendable, RdKafkaCallbackContext {
                 continue
             }
             throw KafkaError(.produce, "topic '\(message.topic)'", rdError: err)
+        }
+    }
+
+    func checkReachable(bootstrap: String, timeout: Duration) throws {
+        guard let rk else { throw KafkaError(.closed, "producer is shut down") }
+        var metadata: UnsafePointer<rd_kafka_metadata>?
+        let ms = Int32(clamping: timeout.components.seconds * 1000)
+        let err = rd_kafka_metadata(rk, 0, nil, &metadata, ms)
+        if let metadata { rd_kafka_metadata_destroy(metadata) }
+        if err != RD_KAFKA_RESP_ERR_NO_ERROR {
+            throw KafkaError(.broker, "brokers '\(bootstrap)' unreachable", rdError: err)
         }
     }
 

@@ -1,0 +1,333 @@
+import Foundation
+
+/// Decodes one raw message of the `page-views` feed into an ``Event`` or a ``MalformedReason``.
+///
+/// A purpose-built, single-pass validating scanner over the raw bytes: no Foundation on the hot
+/// path and Swift `String`s are created only for the kept fields. Rules (see
+/// `docs/events-and-features.md`):
+/// - more than ``maxMessageBytes`` bytes → ``MalformedReason/tooLarge`` (checked first);
+/// - any malformed UTF-8 anywhere → ``MalformedReason/invalidUTF8`` (takes precedence over JSON errors);
+/// - not RFC 8259 JSON → ``MalformedReason/badJSON``. Strict: no comments, `NaN`, trailing commas,
+///   single quotes, leading zeros, byte-order mark or unescaped control characters; escapes are
+///   validated and a `\u` escape of a lone surrogate is rejected. Like Foundation, numbers that
+///   overflow a Double and nesting deeper than 512 are rejected too;
+/// - valid JSON that is not an object → ``MalformedReason/notObject``;
+/// - then the fields, in the order `event_id`, `type`, `customer_id`, `ts`, `page`. A known field
+///   that appears twice is rejected (``MalformedReason/duplicateField(_:)``), keys are compared
+///   after unescaping. Unknown fields are ignored (but must be valid JSON).
+///
+/// - Important: Pure and thread-safe; the input bytes are only read during the call.
+public enum EventDecoder {
+    /// The largest accepted message, in bytes (64 KiB).
+    public static let maxMessageBytes = 65_536
+    /// The longest accepted `event_id` / `customer_id`, in Unicode scalars.
+    public static let maxIDLength = 128
+
+    /// Decodes one message.
+    public static func decode(_ bytes: UnsafeRawBufferPointer) -> DecodeResult {
+        let count = bytes.count
+        if count > maxMessageBytes { return .malformed(.tooLarge) }
+        guard count > 0, let raw = bytes.baseAddress else { return .malformed(.badJSON) }
+        let base = raw.assumingMemoryBound(to: UInt8.self)
+        var decoder = TopLevelDecoder(scanner: JSONScanner(base: base, count: count))
+        do {
+            return try decoder.decode()
+        } catch {
+            return .malformed(UTF8Check.isValid(base, count: count) ? .badJSON : .invalidUTF8)
+        }
+    }
+
+    /// Decodes one message held in an array.
+    public static func decode(_ bytes: [UInt8]) -> DecodeResult {
+        bytes.withUnsafeBytes { decode($0) }
+    }
+
+    /// Decodes one message held in `Data`.
+    public static func decode(_ data: Data) -> DecodeResult {
+        data.withUnsafeBytes { decode($0) }
+    }
+
+    /// Decodes one message held in any contiguous byte collection (e.g. an `ArraySlice<UInt8>`).
+    public static func decode(_ bytes: some Collection<UInt8>) -> DecodeResult {
+        if let result = bytes.withContiguousStorageIfAvailable({ decode(UnsafeRawBufferPointer($0)) }) {
+            return result
+        }
+        return decode(Array(bytes))
+    }
+
+    /// Checks that `bytes` are one strict RFC 8259 JSON text (any top-level value), returning the
+    /// first syntax error. This is the decoder's own grammar, exposed for differential testing.
+    package static func jsonSyntaxError(_ bytes: UnsafeRawBufferPointer) -> JSONSyntaxError? {
+        guard bytes.count > 0, let raw = bytes.baseAddress else {
+            return JSONSyntaxError(kind: .unexpectedEnd, offset: 0)
+        }
+        var scanner = JSONScanner(base: raw.assumingMemoryBound(to: UInt8.self), count: bytes.count)
+        do {
+            try scanner.validateDocument()
+            return nil
+        } catch {
+            return error
+        }
+    }
+}
+
+/// Scans the top-level object, capturing the known fields, then builds the event.
+struct TopLevelDecoder {
+    /// The byte scanner (owns the position).
+    var scanner: JSONScanner
+    /// Where `event_id` was found.
+    var eventID = FieldSlot.absent
+    /// Where `type` was found.
+    var type = FieldSlot.absent
+    /// Where `customer_id` was found.
+    var customerID = FieldSlot.absent
+    /// Where `ts` was found.
+    var ts = FieldSlot.absent
+    /// Where `page` was found.
+    var page = FieldSlot.absent
+
+    /// Creates a decoder over a fresh scanner.
+    init(scanner: JSONScanner) { self.scanner = scanner }
+
+    /// Validates the whole message and builds the result; throws on a JSON syntax error.
+    mutating func decode() throws(JSONSyntaxError) -> DecodeResult {
+        scanner.skipWhitespace()
+        guard scanner.byte(scanner.pos) == UInt8(ascii: "{") else {
+            try scanner.validateDocument()
+            return .malformed(.notObject)
+        }
+        try scanObject()
+        scanner.skipWhitespace()
+        guard scanner.pos == scanner.end else { throw scanner.fail(.trailingData, scanner.pos) }
+        return buildEvent()
+    }
+
+    private mutating func scanObject() throws(JSONSyntaxError) {
+        scanner.pos += 1
+        scanner.skipWhitespace()
+        if scanner.byte(scanner.pos) == UInt8(ascii: "}") {
+            scanner.pos += 1
+            return
+        }
+        while true {
+            guard scanner.byte(scanner.pos) == UInt8(ascii: "\"") else {
+                throw scanner.fail(.unexpectedByte, scanner.pos)
+            }
+            scanner.pos += 1
+            let key = try scanner.scanString()
+            scanner.skipWhitespace()
+            guard scanner.byte(scanner.pos) == UInt8(ascii: ":") else {
+                throw scanner.fail(.unexpectedByte, scanner.pos)
+            }
+            scanner.pos += 1
+            scanner.skipWhitespace()
+            let field = knownField(key)
+            let value: FieldSlot
+            if field != nil && scanner.byte(scanner.pos) == UInt8(ascii: "\"") {
+                scanner.pos += 1
+                value = .string(try scanner.scanString())
+            } else {
+                try scanner.skipValue(outerDepth: 1)
+                value = .notString
+            }
+            if let field { record(field, value) }
+            scanner.skipWhitespace()
+            let c = scanner.byte(scanner.pos)
+            if c == UInt8(ascii: ",") {
+                let comma = scanner.pos
+                scanner.pos += 1
+                scanner.skipWhitespace()
+                if scanner.byte(scanner.pos) == UInt8(ascii: "}") { throw scanner.fail(.trailingComma, comma) }
+                continue
+            }
+            if c == UInt8(ascii: "}") {
+                scanner.pos += 1
+                return
+            }
+            throw scanner.fail(.unexpectedByte, scanner.pos)
+        }
+    }
+
+    private mutating func record(_ field: EventField, _ value: FieldSlot) {
+        @inline(__always) func merge(_ slot: inout FieldSlot) {
+            if case .absent = slot { slot = value } else { slot = .duplicate }
+        }
+        switch field {
+        case .eventID: merge(&eventID)
+        case .type: merge(&type)
+        case .customerID: merge(&customerID)
+        case .ts: merge(&ts)
+        case .page: merge(&page)
+        }
+    }
+
+    /// Which known field a key names (compared after unescaping).
+    private func knownField(_ key: StringToken) -> EventField? {
+        let length = key.end - key.start
+        if key.hasEscape {
+            // Rare: an escaped key such as "customer\u005fid". Unescape (bounded) and compare.
+            guard length <= 6 * 11 else { return nil }
+            let bytes = unescape(key)
+            return bytes.withUnsafeBufferPointer { match($0.baseAddress, $0.count) }
+        }
+        return match(scanner.base + key.start, length)
+    }
+
+    @inline(__always)
+    private func match(_ p: UnsafePointer<UInt8>?, _ count: Int) -> EventField? {
+        guard let p else { return nil }
+        @inline(__always) func equals(_ literal: StaticString) -> Bool {
+            memcmp(p, literal.utf8Start, count) == 0
+        }
+        switch count {
+        case 2: return equals("ts") ? .ts : nil
+        case 4: return equals("type") ? .type : equals("page") ? .page : nil
+        case 8: return equals("event_id") ? .eventID : nil
+        case 11: return equals("customer_id") ? .customerID : nil
+        default: return nil
+        }
+    }
+
+    /// Unescapes a validated string token into bytes.
+    private func unescape(_ token: StringToken) -> [UInt8] {
+        [UInt8](unsafeUninitializedCapacity: token.end - token.start) { buffer, initialized in
+            guard let out = buffer.baseAddress else { initialized = 0; return }
+            initialized = Unescaper.unescape(scanner.base, token.start, token.end, into: out)
+        }
+    }
+
+    private func makeString(_ token: StringToken) -> String {
+        let length = token.end - token.start
+        if !token.hasEscape {
+            return String(decoding: UnsafeBufferPointer(start: scanner.base + token.start, count: length), as: UTF8.self)
+        }
+        return String(unsafeUninitializedCapacity: length) { buffer in
+            guard let out = buffer.baseAddress else { return 0 }
+            return Unescaper.unescape(scanner.base, token.start, token.end, into: out)
+        }
+    }
+
+    /// A required non-empty string field, or the reason it is not one.
+    private func requiredString(_ slot: FieldSlot, _ field: EventField, maxScalars: Int?) -> FieldCheck {
+        switch slot {
+        case .absent: return .bad(.missingField(field))
+        case .notString: return .bad(.notAString(field))
+        case .duplicate: return .bad(.duplicateField(field))
+        case .string(let token):
+            if token.end == token.start { return .bad(.emptyField(field)) }
+            let string = makeString(token)
+            if let maxScalars, token.end - token.start > maxScalars {
+                // Only long byte sequences can exceed the limit; count scalars exactly.
+                if string.unicodeScalars.count > maxScalars { return .bad(.fieldTooLong(field)) }
+            }
+            return .ok(string)
+        }
+    }
+
+    private func buildEvent() -> DecodeResult {
+        let eventIDValue: String
+        switch requiredString(eventID, .eventID, maxScalars: EventDecoder.maxIDLength) {
+        case .ok(let value): eventIDValue = value
+        case .bad(let reason): return .malformed(reason)
+        }
+        let typeValue: String
+        switch requiredString(type, .type, maxScalars: nil) {
+        case .ok(let value): typeValue = value
+        case .bad(let reason): return .malformed(reason)
+        }
+        let customerIDValue: String
+        switch requiredString(customerID, .customerID, maxScalars: EventDecoder.maxIDLength) {
+        case .ok(let value): customerIDValue = value
+        case .bad(let reason): return .malformed(reason)
+        }
+        let millis: Int64
+        switch ts {
+        case .absent: return .malformed(.missingField(.ts))
+        case .notString: return .malformed(.notAString(.ts))
+        case .duplicate: return .malformed(.duplicateField(.ts))
+        case .string(let token):
+            let parsed: Int64?
+            if token.hasEscape {
+                parsed = unescape(token).withUnsafeBufferPointer { Timestamp.parse(utf8: $0) }
+            } else {
+                parsed = Timestamp.parse(utf8: UnsafeBufferPointer(start: scanner.base + token.start, count: token.end - token.start))
+            }
+            guard let parsed else { return .malformed(.badTimestamp) }
+            millis = parsed
+        }
+        let kind = EventKind(type: typeValue)
+        let pageValue: String?
+        switch page {
+        case .absent:
+            if kind == .pageView { return .malformed(.missingField(.page)) }
+            pageValue = nil
+        case .notString: return .malformed(.notAString(.page))
+        case .duplicate: return .malformed(.duplicateField(.page))
+        case .string(let token): pageValue = makeString(token)
+        }
+        return .event(Event(eventID: eventIDValue, type: typeValue, customerID: customerIDValue,
+                            timestamp: millis, page: pageValue))
+    }
+}
+
+/// The outcome of checking one required string field.
+enum FieldCheck {
+    /// The field's value.
+    case ok(String)
+    /// Why the field is unacceptable.
+    case bad(MalformedReason)
+}
+
+/// Unescapes validated JSON string content.
+enum Unescaper {
+    /// Writes the unescaped bytes of `base[start..<end]` (validated string content) to `out`, which
+    /// must have room for `end - start` bytes (unescaping never grows). Returns the byte count.
+    static func unescape(_ base: UnsafePointer<UInt8>, _ start: Int, _ end: Int, into out: UnsafeMutablePointer<UInt8>) -> Int {
+        var i = start
+        var n = 0
+        @inline(__always) func put(_ b: UInt8) { out[n] = b; n += 1 }
+        @inline(__always) func hex(_ at: Int) -> UInt32 {
+            var value: UInt32 = 0
+            for k in 0..<4 { value = value << 4 | (hexValue(base[at + k]) ?? 0) }
+            return value
+        }
+        while i < end {
+            let b = base[i]
+            if b != UInt8(ascii: "\\") {
+                put(b)
+                i += 1
+                continue
+            }
+            let e = base[i + 1]
+            i += 2
+            switch e {
+            case UInt8(ascii: "b"): put(0x08)
+            case UInt8(ascii: "f"): put(0x0C)
+            case UInt8(ascii: "n"): put(0x0A)
+            case UInt8(ascii: "r"): put(0x0D)
+            case UInt8(ascii: "t"): put(0x09)
+            case UInt8(ascii: "u"):
+                var scalar = hex(i)
+                i += 4
+                if scalar >= 0xD800 && scalar <= 0xDBFF {
+                    // The scanner guarantees a following \uDC00–\uDFFF.
+                    let low = hex(i + 2)
+                    i += 6
+                    scalar = 0x10000 + ((scalar - 0xD800) << 10) + (low - 0xDC00)
+                }
+                if scalar < 0x80 {
+                    put(UInt8(scalar))
+                } else if scalar < 0x800 {
+                    put(UInt8(0xC0 | scalar >> 6)); put(UInt8(0x80 | scalar & 0x3F))
+                } else if scalar < 0x10000 {
+                    put(UInt8(0xE0 | scalar >> 12)); put(UInt8(0x80 | scalar >> 6 & 0x3F)); put(UInt8(0x80 | scalar & 0x3F))
+                } else {
+                    put(UInt8(0xF0 | scalar >> 18)); put(UInt8(0x80 | scalar >> 12 & 0x3F))
+                    put(UInt8(0x80 | scalar >> 6 & 0x3F)); put(UInt8(0x80 | scalar & 0x3F))
+                }
+            default: put(e) // \" \\ \/
+            }
+        }
+        return n
+    }
+}

@@ -1,0 +1,166 @@
+import Events
+import Foundation
+import Hummingbird
+import Logging
+import Pipeline
+import Prometheus
+import Scoring
+import Store
+
+/// What the HTTP API reads: the store, the model registry, the subscribers' live figures and the
+/// Prometheus registry.
+public struct EngineContext: Sendable {
+    /// The state store.
+    public var store: any EngineStore
+    /// The model in service.
+    public var models: ModelRegistry
+    /// The running subscribers' figures.
+    public var subscribers: [SubscriberStatus]
+    /// Where swift-metrics writes (bootstrapped once by the executable).
+    public var prometheus: PrometheusCollectorRegistry
+
+    /// Creates a context.
+    public init(store: any EngineStore, models: ModelRegistry, subscribers: [SubscriberStatus], prometheus: PrometheusCollectorRegistry) {
+        self.store = store
+        self.models = models
+        self.subscribers = subscribers
+        self.prometheus = prometheus
+    }
+}
+
+/// The routes of CONTRACT.md §4 plus the dashboard's summary.
+public enum HTTPAPI {
+    /// Builds the router.
+    public static func router(_ engine: EngineContext) -> Router<BasicRequestContext> {
+        let router = Router()
+        router.get("/healthz") { _, _ in "ok" }
+
+        router.get("/status") { _, _ in json(statusJSON(engine)) }
+
+        router.get("/profiles/:customer_id") { _, context -> Response in
+            let id = try context.parameters.require("customer_id")
+            guard let row = try await engine.store.profileRow(id) else {
+                throw HTTPError(.notFound, message: "no profile for customer_id \(id)")
+            }
+            return json(profileJSON(row))
+        }
+
+        router.get("/counters/pages") { request, _ -> Response in
+            let top = try intParameter(request, "top", default: 20, range: 1...10_000)
+            let pages = try await engine.store.pageCounts(top: top)
+            return json("[" + pages.map { "{\"page\":\(jsonString($0.page)),\"count\":\($0.count)}" }.joined(separator: ",") + "]")
+        }
+
+        router.get("/counters/types") { _, _ -> Response in
+            let types = try await engine.store.typeCounts().sorted { $0.key < $1.key }
+            return json("{" + types.map { "\(jsonString($0.key)):\($0.value)" }.joined(separator: ",") + "}")
+        }
+
+        router.get("/counters/minutes") { request, _ -> Response in
+            let from = try timeParameter(request, "from")
+            let to = try timeParameter(request, "to")
+            let minutes = try await engine.store.minuteCounts(from: from, to: to)
+            return json("[" + minutes.map { "{\"minute\":\"\(Timestamp.format(millis: $0.minute))\",\"count\":\($0.count)}" }.joined(separator: ",") + "]")
+        }
+
+        router.post("/score") { request, _ -> Response in
+            let body = try await request.body.collect(upTo: 1 << 20)
+            let values = try parseScoreBody(Data(buffer: body))
+            let model = engine.models.current
+            do {
+                let p = try model.score(model.makeRow(values))
+                return json("{\"probability\":\(jsonNumber(p)),\"model_version\":\(jsonString(model.version))}")
+            } catch {
+                throw HTTPError(.badRequest, message: "cannot score: \(error)")
+            }
+        }
+
+        router.get("/metrics") { _, _ -> Response in
+            var buffer: [UInt8] = []
+            engine.prometheus.emit(into: &buffer)
+            return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
+                            body: .init(byteBuffer: ByteBuffer(bytes: buffer)))
+        }
+
+        router.get("/") { _, _ -> Response in
+            Response(status: .ok, headers: [.contentType: "text/html; charset=utf-8"],
+                     body: .init(byteBuffer: ByteBuffer(string: DashboardPage.html)))
+        }
+
+        router.get("/dashboard/summary") { _, _ -> Response in
+            async let count = engine.store.profileCount()
+            async let histogram = engine.store.scoreHistogram(bins: 20)
+            async let top = engine.store.topRisk(limit: 10)
+            let (n, h, t) = try await (count, histogram, top)
+            let risk = t.map { r in
+                "{\"customer_id\":\(jsonString(r.customer_id)),\"churn_score\":\(r.churn_score.map(jsonNumber) ?? "null"),\"plan\":\(jsonString(r.plan)),\"tenure_days\":\(r.tenure_days),\"cancel_views_30d\":\(r.cancel_views_30d),\"complaints_30d\":\(r.complaints_30d),\"scored_at\":\(r.scored_at.map(jsonString) ?? "null")}"
+            }
+            return json("{\"profiles\":\(n),\"scored\":\(h.reduce(0, +)),\"score_histogram\":[\(h.map(String.init).joined(separator: ","))],\"top_risk\":[\(risk.joined(separator: ","))]}")
+        }
+        return router
+    }
+
+    /// The `/status` document.
+    public static func statusJSON(_ engine: EngineContext) -> String {
+        let subs = engine.subscribers.map { s -> String in
+            let snap = s.snapshot
+            return "{\"name\":\(jsonString(s.name)),\"group\":\(jsonString(s.group)),\"assigned_partitions\":[\(snap.assignedPartitions.map(String.init).joined(separator: ","))],\"processed\":\(snap.processed),\"malformed\":\(snap.malformed),\"lag\":\(snap.lag),\"scored\":\(snap.scored),\"lost_to_retention\":\(snap.lostToRetention)}"
+        }
+        let model = engine.models.current
+        return "{\"subscribers\":[\(subs.joined(separator: ","))],\"model\":{\"version\":\(jsonString(model.version)),\"path\":\(jsonString(engine.models.path))}}"
+    }
+
+    /// A profile row as JSON, every column present (null where unset).
+    public static func profileJSON(_ r: ProfileRow) -> String {
+        func opt(_ d: Double?) -> String { d.map(jsonNumber) ?? "null" }
+        func opt(_ s: String?) -> String { s.map(jsonString) ?? "null" }
+        return "{\"customer_id\":\(jsonString(r.customer_id)),\"tenure_days\":\(r.tenure_days),\"plan\":\(jsonString(r.plan)),\"monthly_charges\":\(jsonNumber(r.monthly_charges)),\"churn_score\":\(opt(r.churn_score)),\"model_version\":\(opt(r.model_version)),\"scored_at\":\(opt(r.scored_at)),\"updated_at\":\(opt(r.updated_at)),\"page_views_30d\":\(r.page_views_30d),\"pricing_views_30d\":\(r.pricing_views_30d),\"cancel_views_30d\":\(r.cancel_views_30d),\"support_calls_30d\":\(r.support_calls_30d),\"complaints_30d\":\(r.complaints_30d),\"days_since_last_visit\":\(jsonNumber(r.days_since_last_visit))}"
+    }
+
+    /// Parses a `POST /score` body: a JSON object of raw model fields.
+    /// - Throws: `HTTPError(.badRequest)` with the reason.
+    static func parseScoreBody(_ data: Data) throws -> [String: FieldValue] {
+        let object: Any
+        do {
+            object = try JSONSerialization.jsonObject(with: data, options: [.fragmentsAllowed])
+        } catch {
+            throw HTTPError(.badRequest, message: "body is not valid JSON")
+        }
+        guard let dict = object as? [String: Any] else { throw HTTPError(.badRequest, message: "body must be a JSON object of model fields") }
+        var values: [String: FieldValue] = [:]
+        for (key, value) in dict {
+            switch value {
+            case is NSNull: values[key] = .missing
+            case let n as NSNumber:
+                // JSON true/false arrive as 1/0 (PMML booleans are numeric too).
+                values[key] = .number(n.doubleValue)
+            case let s as String: values[key] = .string(s)
+            default: throw HTTPError(.badRequest, message: "field '\(key)' must be a number, a string or null")
+            }
+        }
+        return values
+    }
+
+    static func intParameter(_ request: Request, _ name: String, default value: Int, range: ClosedRange<Int>) throws -> Int {
+        guard let text = request.uri.queryParameters[name[...]] else { return value }
+        guard let n = Int(String(text)), range.contains(n) else {
+            throw HTTPError(.badRequest, message: "\(name) must be a whole number in \(range.lowerBound)...\(range.upperBound)")
+        }
+        return n
+    }
+
+    static func timeParameter(_ request: Request, _ name: String) throws -> Int64? {
+        guard let text = request.uri.queryParameters[name[...]], !text.isEmpty else { return nil }
+        guard let t = Timestamp.parse(String(text)) else {
+            throw HTTPError(.badRequest, message: "\(name) must be an RFC 3339 time such as 2026-02-01T10:00:00Z")
+        }
+        return t
+    }
+
+    static func json(_ text: String) -> Response {
+        Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: text)))
+    }
+}
+
+func jsonString(_ s: String) -> String { JSONText.string(s) }
+func jsonNumber(_ d: Double) -> String { JSONText.number(d) }

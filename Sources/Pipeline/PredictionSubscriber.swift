@@ -1,0 +1,185 @@
+import AsyncAlgorithms
+import Dispatch
+import Events
+import Features
+import Kafka
+import Logging
+import Scoring
+import ServiceLifecycle
+import Store
+import Synchronization
+
+/// Settings shared by the subscribers, validated once at start-up.
+public struct SubscriberSettings: Sendable {
+    /// Kafka client configuration (bootstrap servers plus `--kafka` overrides).
+    public var kafka: KafkaConfig
+    /// The log-feed topic.
+    public var topic: String = "page-views"
+    /// Consumer group prefix: groups are `<prefix>-prediction` and `<prefix>-counter`.
+    public var groupPrefix: String = "streamscore"
+    /// Dead-letter topic (default `<topic>.dlq`).
+    public var dlqTopic: String?
+    /// Output topic of the churn scores.
+    public var scoresTopic: String = "churn-scores"
+    /// Most events per batch (consumer batch = scorer batch).
+    public var batchSize: Int = 1_000
+    /// Longest wait for a batch to fill.
+    public var batchLinger: Duration = .milliseconds(5)
+    /// Most records buffered between the poll thread and the pipeline before partitions pause.
+    public var maxBufferedRecords: Int = 20_000
+    /// Profiles kept in the enrichment cache.
+    public var profileCacheCapacity: Int = 200_000
+    /// Test hook: an artificial delay per batch in the scorer.
+    public var scorerDelay: Duration?
+
+    /// Creates settings.
+    public init(kafka: KafkaConfig) { self.kafka = kafka }
+
+    /// The dead-letter topic in effect.
+    public var effectiveDLQTopic: String { dlqTopic ?? "\(topic).dlq" }
+}
+
+/// Reads stored offsets synchronously for the consumer's assignment hook (which runs on the poll
+/// thread, a dedicated OS thread, so blocking it is allowed).
+func blockingRead<T: Sendable>(_ body: @escaping @Sendable () async throws -> T) throws -> T {
+    let result = Mutex<Result<T, any Error>?>(nil)
+    let done = DispatchSemaphore(value: 0)
+    Task {
+        let r: Result<T, any Error>
+        do { r = .success(try await body()) } catch { r = .failure(error) }
+        result.withLock { $0 = r }
+        done.signal()
+    }
+    done.wait()
+    return try result.withLock { $0! }.get()
+}
+
+/// The prediction subscriber: KafkaConsumer → EventFilter → ProfileEnricher → BatchedScorer →
+/// ProfileWriter, each hand-off bounded, with exactly-once state in the store.
+public final class PredictionSubscriber: Service, Sendable {
+    /// Live figures.
+    public let status: SubscriberStatus
+    private let consumer: KafkaConsumer<DecodedMessage>
+    private let filter: EventFilter
+    private let enricher: ProfileEnricher
+    private let scorer: BatchedScorer
+    private let writer: ProfileWriter
+    private let tracker: OffsetTracker
+    private let lagGauges: LagGauges
+    private let logger: Logger
+
+    /// Creates the consumer (joining the group) and the stages.
+    /// - Throws: `KafkaError` for a bad Kafka property.
+    public init(settings: SubscriberSettings, store: any EngineStore, registry: ModelRegistry,
+                producer: KafkaProducer, logger: Logger) throws {
+        let group = "\(settings.groupPrefix)-prediction"
+        let scope = OffsetScope(subscriber: "prediction", topic: settings.topic)
+        let status = SubscriberStatus(name: "prediction", group: group)
+        let tracker = OffsetTracker()
+        let enricher = ProfileEnricher(store: store, capacity: settings.profileCacheCapacity)
+        self.status = status
+        self.tracker = tracker
+        self.enricher = enricher
+        self.logger = logger
+        lagGauges = LagGauges(subscriber: "prediction")
+        filter = EventFilter(producer: producer, dlqTopic: settings.effectiveDLQTopic, logger: logger)
+        scorer = BatchedScorer(registry: registry, logger: logger, delay: settings.scorerDelay)
+        writer = ProfileWriter(store: store, producer: producer, scoresTopic: settings.scoresTopic, scope: scope, tracker: tracker, logger: logger)
+        var consumerSettings = KafkaConsumerSettings(topic: settings.topic, groupID: group)
+        consumerSettings.maxBatchSize = settings.batchSize
+        consumerSettings.maxBatchLinger = settings.batchLinger
+        consumerSettings.maxBufferedRecords = settings.maxBufferedRecords
+        let hooks = AssignmentHooks(
+            onAssign: { partitions in
+                let stored = try blockingRead { try await store.offsets(scope) }
+                tracker.reset(to: stored, partitions: partitions)
+                enricher.invalidate()
+                return stored.filter { partitions.contains($0.key) }
+            },
+            onRevoke: { partitions in
+                // Admitted batches are committed by now (the consumer waits for them); drop the cache
+                // so that a later owner's changes are read from the store.
+                tracker.forget(partitions)
+                enricher.invalidate()
+            })
+        consumer = try KafkaConsumer(config: settings.kafka, settings: consumerSettings, hooks: hooks, logger: logger,
+                                     onEvent: { status.handle($0) }, transform: DecodedMessage.decode)
+    }
+
+    /// Runs until graceful shutdown (SIGTERM) or cancellation; drains and commits in-flight batches.
+    public func run() async throws {
+        try await withTaskCancellationOrGracefulShutdownHandler {
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask { try await self.runStages() }
+                group.addTask { await self.reportLag() }
+                try await group.next()
+                group.cancelAll()
+            }
+        } onCancelOrGracefulShutdown: {
+            self.consumer.requestStop()
+        }
+        consumer.shutdown()
+    }
+
+    private func reportLag() async {
+        while !Task.isCancelled {
+            let lag = computeLag(consumer, tracker: tracker, gauges: lagGauges)
+            status.update { $0.lag = lag }
+            try? await Task.sleep(for: .milliseconds(250))
+        }
+    }
+
+    /// Stage 1–2 in this task, 3 and 4 in their own, joined by rendezvous channels (so a slow stage
+    /// makes the one before it wait, and the consumer pause).
+    private func runStages() async throws {
+        let toScorer = AsyncThrowingChannel<EnrichedBatch, any Error>()
+        let toWriter = AsyncThrowingChannel<EnrichedBatch, any Error>()
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask {
+                do {
+                    for try await var batch in toScorer {
+                        try await self.scorer.score(&batch)
+                        await toWriter.send(batch)
+                    }
+                    toWriter.finish()
+                } catch {
+                    toWriter.fail(error)
+                    throw error
+                }
+            }
+            group.addTask {
+                for try await batch in toWriter {
+                    let committed = try await self.writer.write(batch, status: self.status)
+                    self.enricher.markCommitted(batch.filtered.sequence)
+                    if committed {
+                        self.consumer.commit(batch.filtered.source.nextOffsets)
+                        self.status.recordCommitted(processed: batch.filtered.validCount, malformed: batch.filtered.malformedCount)
+                    } else {
+                        self.enricher.invalidate()
+                    }
+                    self.consumer.release(batch.filtered.source)
+                }
+            }
+            var sequence = 0
+            do {
+                for try await batch in consumer.batches {
+                    guard consumer.admit(batch) else { continue }
+                    sequence += 1
+                    do {
+                        let filtered = try await filter.filter(batch, sequence: sequence)
+                        let enriched = try await enricher.enrich(filtered)
+                        await toScorer.send(enriched)
+                    } catch {
+                        consumer.release(batch)
+                        throw error
+                    }
+                }
+                toScorer.finish()
+            } catch {
+                toScorer.fail(error)
+                throw error
+            }
+            try await group.waitForAll()
+        }
+    }
+}

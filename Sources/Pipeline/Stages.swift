@@ -1,0 +1,300 @@
+import Events
+import Features
+import Foundation
+import Kafka
+import Logging
+import Metrics
+import Scoring
+import Store
+import Synchronization
+
+/// A consumer batch after the filter: relevant events in order, and what else it held.
+struct FilteredBatch: Sendable {
+    let source: ConsumerBatch<DecodedMessage>
+    let sequence: Int
+    let relevant: [Event]
+    let validCount: Int
+    let malformedCount: Int
+}
+
+/// A batch after enrichment: one update per customer the batch touched, as of its newest event.
+struct EnrichedBatch: Sendable {
+    let filtered: FilteredBatch
+    var updates: [ProfileUpdate]
+}
+
+/// Stage 1: drops irrelevant types, routes malformed messages to the dead-letter topic (byte for byte,
+/// with `error`, `source_partition` and `source_offset` headers). A DLQ outage is retried with backoff
+/// and holds the batch (and so its offset commit) back: nothing is lost.
+struct EventFilter: Sendable {
+    let producer: KafkaProducer
+    let dlqTopic: String
+    let logger: Logger
+
+    func filter(_ batch: ConsumerBatch<DecodedMessage>, sequence: Int) async throws -> FilteredBatch {
+        var relevant: [Event] = []
+        relevant.reserveCapacity(batch.records.count)
+        var dead: [ProducerMessage] = []
+        var valid = 0
+        for record in batch.records {
+            switch record.value {
+            case .event(let event):
+                valid += 1
+                if event.isRelevantForPrediction { relevant.append(event) }
+            case .malformed(let reason, let key, let payload):
+                dead.append(ProducerMessage(topic: dlqTopic, key: key, value: payload ?? [], headers: [
+                    ("error", Array(reason.description.utf8)),
+                    ("source_partition", Array(String(record.partition).utf8)),
+                    ("source_offset", Array(String(record.offset).utf8)),
+                ]))
+            }
+        }
+        if !dead.isEmpty {
+            let dead = dead
+            try await retrying("dead-letter \(dead.count) message(s) to \(dlqTopic)", logger: logger) {
+                try await producer.send(dead)
+            }
+        }
+        return FilteredBatch(source: batch, sequence: sequence, relevant: relevant, validCount: valid, malformedCount: dead.count)
+    }
+}
+
+/// Retries `body` with exponential backoff (50 ms … 5 s) until it succeeds or the task is cancelled.
+/// Used for the outputs whose loss is not allowed: the DLQ, the churn-scores topic and the store.
+@discardableResult
+func retrying<T: Sendable>(_ what: String, logger: Logger, _ body: @Sendable () async throws -> T) async throws -> T {
+    var delay: Duration = .milliseconds(50)
+    var attempt = 0
+    while true {
+        do {
+            return try await body()
+        } catch let error as StoreError where error.kind == .fenced {
+            throw error
+        } catch {
+            attempt += 1
+            try Task.checkCancellation()
+            if attempt == 1 || attempt % 10 == 0 {
+                logger.error("retrying", metadata: ["what": "\(what)", "attempt": "\(attempt)", "error": "\(error)"])
+            }
+            try await Task.sleep(for: delay)
+            delay = min(delay * 2, .seconds(5))
+        }
+    }
+}
+
+/// Stage 2: profile enrichment. A bounded in-memory profile cache in front of the store; misses are
+/// bulk-loaded once per batch; rolling counters are updated; one feature vector per touched customer.
+actor ProfileEnricher {
+    private struct Entry {
+        var profile: Profile
+        var lastSequence: Int
+    }
+    private var cache: [String: Entry] = [:]
+    private let store: any EngineStore
+    private let capacity: Int
+    private let committedSequence: Atomic<Int>
+    private let epoch: Atomic<Int>
+    private var seenEpoch = 0
+    private let latency = Metrics.Timer(label: "streamscore_stage_seconds", dimensions: [("stage", "enrich")], preferredDisplayUnit: .seconds)
+
+    init(store: any EngineStore, capacity: Int) {
+        self.store = store
+        self.capacity = max(capacity, 1_000)
+        committedSequence = Atomic(-1)
+        epoch = Atomic(0)
+    }
+
+    /// Called by the writer after each store commit.
+    nonisolated func markCommitted(_ sequence: Int) { committedSequence.store(sequence, ordering: .releasing) }
+
+    /// Drops the whole cache before the next batch (after a rebalance or a fenced commit).
+    nonisolated func invalidate() { epoch.add(1, ordering: .acquiringAndReleasing) }
+
+    var cachedProfiles: Int { cache.count }
+
+    func enrich(_ batch: FilteredBatch) async throws -> EnrichedBatch {
+        let started = ContinuousClock.now
+        let currentEpoch = epoch.load(ordering: .acquiring)
+        if currentEpoch != seenEpoch {
+            cache.removeAll()
+            seenEpoch = currentEpoch
+        }
+        evictIfNeeded()
+        var missing: [String] = []
+        var wanted = Set<String>()
+        for event in batch.relevant where cache[event.customerID] == nil && wanted.insert(event.customerID).inserted {
+            missing.append(event.customerID)
+        }
+        if !missing.isEmpty {
+            let missing = missing, store = store
+            let loaded = try await retrying("load \(missing.count) profiles", logger: Logger(label: "streamscore.enrich")) {
+                try await store.loadProfiles(missing)
+            }
+            for id in missing {
+                cache[id] = Entry(profile: loaded[id] ?? Profile(customerID: id), lastSequence: batch.sequence)
+            }
+        }
+        // Apply in arrival order; remember each touched customer once, in first-touch order.
+        var touched: [String] = []
+        var touchedSet = Set<String>()
+        for event in batch.relevant {
+            guard var entry = cache[event.customerID] else { continue }
+            entry.profile.apply(event)
+            entry.lastSequence = batch.sequence
+            cache[event.customerID] = entry
+            if touchedSet.insert(event.customerID).inserted { touched.append(event.customerID) }
+        }
+        var updates: [ProfileUpdate] = []
+        updates.reserveCapacity(touched.count)
+        for id in touched {
+            guard let profile = cache[id]?.profile else { continue }
+            updates.append(ProfileUpdate(profile: profile, features: profile.features(), churnScore: nil, modelVersion: nil, scoredAt: profile.asOf))
+        }
+        latency.recordInterval(since: started)
+        return EnrichedBatch(filtered: batch, updates: updates)
+    }
+
+    /// Evicts profiles whose last change is committed, until the cache is back under 90% of capacity.
+    private func evictIfNeeded() {
+        guard cache.count > capacity else { return }
+        let committed = committedSequence.load(ordering: .acquiring)
+        let target = capacity * 9 / 10
+        var victims: [String] = []
+        for (id, entry) in cache where entry.lastSequence <= committed {
+            victims.append(id)
+            if cache.count - victims.count <= target { break }
+        }
+        for id in victims { cache.removeValue(forKey: id) }
+    }
+}
+
+/// Stage 3: the batched scorer. One compiled model (from the registry, swapped atomically between
+/// batches) scores every update of a batch in one call.
+struct BatchedScorer: Sendable {
+    let registry: ModelRegistry
+    let logger: Logger
+    /// Test hook: an artificial delay per batch, to prove backpressure.
+    let delay: Duration?
+    private let latency = Metrics.Timer(label: "streamscore_stage_seconds", dimensions: [("stage", "score")], preferredDisplayUnit: .seconds)
+    private let rows = Counter(label: "streamscore_scorer_rows_total")
+    private let errors = Counter(label: "streamscore_scoring_errors_total")
+
+    init(registry: ModelRegistry, logger: Logger, delay: Duration?) {
+        self.registry = registry
+        self.logger = logger
+        self.delay = delay
+    }
+
+    func score(_ batch: inout EnrichedBatch) async throws {
+        if let delay { try await Task.sleep(for: delay) }
+        guard !batch.updates.isEmpty else { return }
+        let started = ContinuousClock.now
+        let model = registry.current
+        let mapping = FeatureMapping.for(model)
+        let inputs = batch.updates.map { model.makeRow(values: mapping.values($0.features)) }
+        var results: [Double] = []
+        results.reserveCapacity(inputs.count)
+        var failures = 0
+        model.scoreBatch(inputs, into: &results) { index, error in
+            failures += 1
+            if failures <= 3 {
+                logger.warning("cannot score profile", metadata: ["customer_id": "\(batch.updates[index].profile.customerID)", "error": "\(error)"])
+            }
+        }
+        for i in batch.updates.indices where !results[i].isNaN {
+            batch.updates[i].churnScore = results[i]
+            batch.updates[i].modelVersion = model.version
+        }
+        rows.increment(by: inputs.count)
+        if failures > 0 { errors.increment(by: failures) }
+        latency.recordInterval(since: started)
+    }
+}
+
+/// Maps the feature vector onto a model's input fields by name (fields the model does not declare are
+/// not passed; model fields that are not features are missing).
+struct FeatureMapping: Sendable {
+    let indices: [Int?]
+
+    private static let cache = Mutex<[ObjectIdentifier: FeatureMapping]>([:])
+
+    static func `for`(_ model: CompiledModel) -> FeatureMapping {
+        let key = ObjectIdentifier(model)
+        if let known = cache.withLock({ $0[key] }) { return known }
+        let mapping = FeatureMapping(indices: model.inputFields.map { FeatureVector.fieldNames.firstIndex(of: $0.name) })
+        cache.withLock { $0[key] = mapping }
+        return mapping
+    }
+
+    func values(_ features: FeatureVector) -> [FieldValue] {
+        let all = features.values
+        return indices.map { index in
+            guard let index else { return .missing }
+            switch all[index] {
+            case .number(let d): return .number(d)
+            case .text(let s): return .string(s)
+            }
+        }
+    }
+}
+
+/// Stage 4: the profile writer. Publishes the new scores to `churn-scores` (awaiting delivery, so a
+/// crash can only repeat them), then commits profiles, rolling state and offsets in ONE store
+/// transaction, then commits Kafka offsets (for lag monitoring only).
+struct ProfileWriter: Sendable {
+    let store: any EngineStore
+    let producer: KafkaProducer
+    let scoresTopic: String
+    let scope: OffsetScope
+    let tracker: OffsetTracker
+    let logger: Logger
+    private let latency = Metrics.Timer(label: "streamscore_stage_seconds", dimensions: [("stage", "write")], preferredDisplayUnit: .seconds)
+
+    init(store: any EngineStore, producer: KafkaProducer, scoresTopic: String, scope: OffsetScope, tracker: OffsetTracker, logger: Logger) {
+        self.store = store
+        self.producer = producer
+        self.scoresTopic = scoresTopic
+        self.scope = scope
+        self.tracker = tracker
+        self.logger = logger
+    }
+
+    /// - Returns: false when the commit was fenced (another instance owns a partition).
+    func write(_ batch: EnrichedBatch, status: SubscriberStatus) async throws -> Bool {
+        let started = ContinuousClock.now
+        let messages = batch.updates.compactMap { u -> ProducerMessage? in
+            guard let score = u.churnScore else { return nil }
+            let id = u.profile.customerID
+            let json = "{\"customer_id\":\(jsonString(id)),\"churn_score\":\(jsonNumber(score)),\"model_version\":\(jsonString(u.modelVersion ?? "")),\"scored_at\":\"\(u.scoredAt.map { Timestamp.format(millis: $0) } ?? "")\"}"
+            return ProducerMessage(topic: scoresTopic, key: Array(id.utf8), value: Array(json.utf8))
+        }
+        if !messages.isEmpty {
+            try await retrying("publish \(messages.count) scores to \(scoresTopic)", logger: logger) {
+                try await producer.send(messages)
+            }
+        }
+        let advances = tracker.advances(for: batch.filtered.source.nextOffsets)
+        let storeStart = ContinuousClock.now
+        do {
+            try await retrying("commit \(batch.updates.count) profiles to \(store.location)", logger: logger) {
+                try await store.commitProfiles(batch.updates, offsets: advances, scope: scope)
+            }
+        } catch let error as StoreError where error.kind == .fenced {
+            logger.error("commit fenced: another instance owns the partition; batch dropped", metadata: ["error": "\(error)"])
+            status.update { $0.fenced += 1 }
+            return false
+        }
+        status.storeLatency.recordInterval(since: storeStart)
+        tracker.committed(advances)
+        status.update { $0.scored += messages.count }
+        latency.recordInterval(since: started)
+        return true
+    }
+}
+
+extension Metrics.Timer {
+    func recordInterval(since start: ContinuousClock.Instant) {
+        let d = ContinuousClock.now - start
+        recordNanoseconds(d.components.seconds * 1_000_000_000 + d.components.attoseconds / 1_000_000_000)
+    }
+}

@@ -1,0 +1,692 @@
+import Foundation
+
+/// A resolved field reference at compile time.
+struct FieldInfo {
+    let slot: Int
+    let type: PMMLDataType
+    let optype: PMMLOpType
+    /// Whether the slot is computed lazily (derived field) and must be prepared before direct reads.
+    let derived: Bool
+}
+
+/// Name resolution scope (DataDictionary → TransformationDictionary → model-local fields).
+final class Scope {
+    enum Entry {
+        case resolved(FieldInfo)
+        case pending(XElement, Scope)
+        case inProgress
+        case dataField(String)
+        /// A DefineFunction parameter bound to an argument expression.
+        case bound(Expr, PMMLDataType, PMMLOpType)
+    }
+
+    let parent: Scope?
+    var entries: [String: Entry] = [:]
+
+    init(parent: Scope?) { self.parent = parent }
+}
+
+/// A parsed DataField.
+struct DataFieldDef {
+    let name: String
+    let type: PMMLDataType?
+    let rawType: String
+    let optype: PMMLOpType
+    let valid: [String]
+    let invalid: [String]
+    let missing: [String]
+    let intervals: [IntervalC]
+    let element: XElement
+}
+
+/// The target of a model, as seen by the compiler.
+struct TargetInfo {
+    let name: String?
+    let type: PMMLDataType
+    let categories: [String]
+    let ordinal: Bool
+}
+
+/// Compiles a parsed PMML element tree into a `Program`.
+final class Compiler {
+    let file: String
+    var strings: [String] = []
+    var stringCodes: [String: Int] = [:]
+    var slotNames: [String] = []
+    var slotInitial: [UInt8] = []
+    var derived: [Expr?] = []
+    var inputs: [InputSpec] = []
+    var inputFields: [InputField] = []
+    var dataFields: [String: DataFieldDef] = [:]
+    var probabilityCount = 0
+    var functions: [String: XElement] = [:]
+    var functionDepth = 0
+    let global = Scope(parent: nil)
+    /// The top-level MiningSchema element (treatments for inputs).
+    var topMiningFields: [String: XElement] = [:]
+
+    init(file: String) { self.file = file }
+
+    // MARK: Errors and small helpers
+
+    func fail(_ el: XElement?, _ message: String) -> PMMLError {
+        PMMLError(file: file, line: el?.line, element: el?.name, message: message)
+    }
+
+    func code(_ s: String) -> Double {
+        if let c = stringCodes[s] { return Double(c) }
+        let c = strings.count
+        strings.append(s)
+        stringCodes[s] = c
+        return Double(c)
+    }
+
+    func number(_ el: XElement, _ attr: String) throws(PMMLError) -> Double? {
+        guard let text = el.attr(attr) else { return nil }
+        guard let d = parseDouble(text) else { throw fail(el, "attribute \(attr)=\"\(text)\" is not a number") }
+        return d
+    }
+
+    func requiredNumber(_ el: XElement, _ attr: String) throws(PMMLError) -> Double {
+        guard let d = try number(el, attr) else { throw fail(el, "missing required attribute \(attr)") }
+        return d
+    }
+
+    func required(_ el: XElement, _ attr: String) throws(PMMLError) -> String {
+        guard let s = el.attr(attr) else { throw fail(el, "missing required attribute \(attr)") }
+        return s
+    }
+
+    /// Encodes a literal as a value of type `type` (string code or number).
+    func literal(_ text: String, _ type: PMMLDataType, _ el: XElement) throws(PMMLError) -> Double {
+        if type == .string { return code(text) }
+        guard let d = parseTyped(text, type) else {
+            throw fail(el, "value \"\(text)\" is not a valid \(type.rawValue)")
+        }
+        return d
+    }
+
+    func dataType(_ text: String?, _ el: XElement) throws(PMMLError) -> PMMLDataType? {
+        guard let text else { return nil }
+        if let t = PMMLDataType(rawValue: text) { return t }
+        throw fail(el, "unsupported dataType \"\(text)\"")
+    }
+
+    func opType(_ text: String?, _ el: XElement, default d: PMMLOpType) throws(PMMLError) -> PMMLOpType {
+        guard let text else { return d }
+        guard let t = PMMLOpType(rawValue: text) else { throw fail(el, "unsupported optype \"\(text)\"") }
+        return t
+    }
+
+    func checkChildren(_ el: XElement, allowed: Set<String>) throws(PMMLError) {
+        for c in el.children where !allowed.contains(c.name) {
+            throw fail(c, "unsupported element inside <\(el.name)>")
+        }
+    }
+
+    func newSlot(_ name: String, _ initial: UInt8, _ expr: Expr?) -> Int {
+        slotNames.append(name)
+        slotInitial.append(initial)
+        derived.append(expr)
+        return slotNames.count - 1
+    }
+
+    // MARK: Document
+
+    func compile(_ root: XElement) throws(PMMLError) -> (Program, ModelNode, XElement) {
+        guard root.name == "PMML" else { throw fail(root, "the root element is not <PMML>") }
+        if let v = root.attr("version"), !(v.hasPrefix("4.") || v.hasPrefix("3.")) {
+            throw fail(root, "unsupported PMML version \(v)")
+        }
+        let modelNames: Set<String> = ["RegressionModel", "TreeModel", "MiningModel", "NeuralNetwork", "NaiveBayesModel"]
+        let unsupportedModels: Set<String> = [
+            "AnomalyDetectionModel", "AssociationModel", "BayesianNetworkModel", "BaselineModel", "ClusteringModel",
+            "GaussianProcessModel", "GeneralRegressionModel", "NearestNeighborModel", "RuleSetModel", "SequenceModel",
+            "Scorecard", "SupportVectorMachineModel", "TextModel", "TimeSeriesModel",
+        ]
+        var modelElement: XElement?
+        for c in root.children {
+            switch c.name {
+            case "Header", "MiningBuildTask", "Extension":
+                continue
+            case "DataDictionary":
+                try parseDataDictionary(c)
+            case "TransformationDictionary":
+                try checkChildren(c, allowed: ["DerivedField", "DefineFunction", "Extension"])
+                for d in c.children(named: "DefineFunction") { functions[try required(d, "name")] = d }
+                for d in c.children(named: "DerivedField") { global.entries[try required(d, "name")] = .pending(d, global) }
+            default:
+                if modelNames.contains(c.name) {
+                    if modelElement == nil { modelElement = c }
+                } else if unsupportedModels.contains(c.name) {
+                    if modelElement == nil { throw fail(c, "unsupported model type") }
+                } else {
+                    throw fail(c, "unsupported element")
+                }
+            }
+        }
+        guard let modelElement else { throw fail(root, "no supported model element found") }
+        let model = try compileModel(modelElement, scope: global, inherited: nil, chainScope: nil, isTop: true)
+        let h = model.header
+        var reported = -1
+        if h.function == .classification {
+            var wanted: String?
+            if let out = modelElement.child("Output") {
+                for o in out.children(named: "OutputField") where (o.attr("feature") ?? "predictedValue") == "probability" {
+                    if let v = o.attr("value") { wanted = v }
+                }
+            }
+            let targetType = h.targetType
+            if let w = wanted {
+                let c = canonicalCategory(w, targetType)
+                guard let i = h.categories.firstIndex(of: c) else {
+                    throw fail(modelElement, "probability output category \"\(w)\" is not a target category")
+                }
+                reported = i
+            } else {
+                guard !h.categories.isEmpty else { throw fail(modelElement, "classification model without categories") }
+                reported = h.categories.count - 1
+            }
+        }
+        var initial = slotInitial
+        for i in 0..<inputs.count { initial[i] = SlotState.valid }
+        let program = Program(slotCount: slotNames.count, inputCount: inputs.count, probabilityCount: probabilityCount,
+                              initialStates: initial, derived: derived, slotNames: slotNames, root: model,
+                              reportedCategory: reported)
+        return (program, model, modelElement)
+    }
+
+    func parseDataDictionary(_ dd: XElement) throws(PMMLError) {
+        try checkChildren(dd, allowed: ["DataField", "Taxonomy", "Extension"])
+        for f in dd.children(named: "DataField") {
+            let name = try required(f, "name")
+            let rawType = try required(f, "dataType")
+            let type = PMMLDataType(rawValue: rawType)
+            let optype = try opType(f.attr("optype"), f, default: type == .string ? .categorical : .continuous)
+            var valid: [String] = [], invalid: [String] = [], missing: [String] = []
+            var intervals: [IntervalC] = []
+            for c in f.children {
+                switch c.name {
+                case "Value":
+                    let v = try required(c, "value")
+                    switch c.attr("property") ?? "valid" {
+                    case "valid": valid.append(v)
+                    case "invalid": invalid.append(v)
+                    case "missing": missing.append(v)
+                    default: throw fail(c, "unsupported Value property \"\(c.attr("property") ?? "")\"")
+                    }
+                case "Interval":
+                    intervals.append(try interval(c))
+                case "Extension":
+                    continue
+                default:
+                    throw fail(c, "unsupported element inside <DataField>")
+                }
+            }
+            dataFields[name] = DataFieldDef(name: name, type: type, rawType: rawType, optype: optype, valid: valid,
+                                            invalid: invalid, missing: missing, intervals: intervals, element: f)
+            global.entries[name] = .dataField(name)
+        }
+    }
+
+    func interval(_ c: XElement) throws(PMMLError) -> IntervalC {
+        let closure = try required(c, "closure")
+        let left = try number(c, "leftMargin") ?? -.infinity
+        let right = try number(c, "rightMargin") ?? .infinity
+        switch closure {
+        case "openClosed": return IntervalC(left: left, right: right, leftClosed: false, rightClosed: true)
+        case "openOpen": return IntervalC(left: left, right: right, leftClosed: false, rightClosed: false)
+        case "closedOpen": return IntervalC(left: left, right: right, leftClosed: true, rightClosed: false)
+        case "closedClosed": return IntervalC(left: left, right: right, leftClosed: true, rightClosed: true)
+        default: throw fail(c, "unsupported closure \"\(closure)\"")
+        }
+    }
+
+    // MARK: Field resolution
+
+    /// Resolves a field name to a value slot (creating inputs and compiling derived fields on demand).
+    func resolve(_ name: String, _ scope: Scope, _ el: XElement) throws(PMMLError) -> FieldInfo {
+        var s: Scope? = scope
+        while let cur = s {
+            if let entry = cur.entries[name] {
+                switch entry {
+                case .resolved(let info):
+                    return info
+                case .inProgress:
+                    throw fail(el, "field \"\(name)\" is defined in terms of itself")
+                case .bound:
+                    throw fail(el, "function parameter \"\(name)\" cannot be used here")
+                case .dataField(let n):
+                    let info = try makeInput(n, el)
+                    cur.entries[name] = .resolved(info)
+                    return info
+                case .pending(let d, let defScope):
+                    cur.entries[name] = .inProgress
+                    let info = try compileDerivedField(d, defScope)
+                    cur.entries[name] = .resolved(info)
+                    return info
+                }
+            }
+            s = cur.parent
+        }
+        throw fail(el, "unknown field \"\(name)\"")
+    }
+
+    /// Resolves a field name to an expression (allows DefineFunction parameters).
+    func resolveExpr(_ name: String, _ scope: Scope, _ el: XElement) throws(PMMLError) -> (Expr, PMMLDataType, PMMLOpType) {
+        var s: Scope? = scope
+        while let cur = s {
+            if let entry = cur.entries[name] {
+                if case .bound(let e, let t, let o) = entry { return (e, t, o) }
+                let info = try resolve(name, cur, el)
+                return (.field(info.slot), info.type, info.optype)
+            }
+            s = cur.parent
+        }
+        throw fail(el, "unknown field \"\(name)\"")
+    }
+
+    func makeInput(_ name: String, _ el: XElement) throws(PMMLError) -> FieldInfo {
+        guard let def = dataFields[name] else { throw fail(el, "unknown field \"\(name)\"") }
+        guard let type = def.type else {
+            throw fail(def.element, "unsupported dataType \"\(def.rawType)\" of field \"\(name)\"")
+        }
+        let e = def.element
+        let valid = try def.valid.map { (v) throws(PMMLError) in try literal(v, type, e) }
+        let invalid = try def.invalid.map { (v) throws(PMMLError) in try literal(v, type, e) }
+        let missing = def.missing.compactMap { v -> Double? in type == .string ? code(v) : parseTyped(v, type) }
+        var missingReplacement: Double?
+        var missingReturnInvalid = false
+        var invalidTreatment = InvalidTreatment.returnInvalid
+        var invalidReplacement: Double?
+        var outliers: UInt8 = 0
+        var low: Double?, high: Double?
+        if let mf = topMiningFields[name] {
+            if let r = mf.attr("missingValueReplacement") { missingReplacement = try literal(r, type, mf) }
+            switch mf.attr("missingValueTreatment") ?? "asIs" {
+            case "asIs", "asMean", "asMode", "asMedian", "asValue": break
+            case "returnInvalid": missingReturnInvalid = true
+            default: throw fail(mf, "unsupported missingValueTreatment \"\(mf.attr("missingValueTreatment") ?? "")\"")
+            }
+            switch mf.attr("invalidValueTreatment") ?? "returnInvalid" {
+            case "returnInvalid": invalidTreatment = .returnInvalid
+            case "asIs": invalidTreatment = .asIs
+            case "asMissing": invalidTreatment = .asMissing
+            case "asValue":
+                invalidTreatment = .asValue
+                if let r = mf.attr("invalidValueReplacement") { invalidReplacement = try literal(r, type, mf) }
+            default: throw fail(mf, "unsupported invalidValueTreatment \"\(mf.attr("invalidValueTreatment") ?? "")\"")
+            }
+            if invalidTreatment != .asValue, let r = mf.attr("invalidValueReplacement") {
+                invalidReplacement = try literal(r, type, mf)
+                invalidTreatment = .asValue
+            }
+            switch mf.attr("outliers") ?? "asIs" {
+            case "asIs": outliers = 0
+            case "asMissingValues": outliers = 1
+            case "asExtremeValues": outliers = 2
+            default: throw fail(mf, "unsupported outliers treatment \"\(mf.attr("outliers") ?? "")\"")
+            }
+            low = try number(mf, "lowValue")
+            high = try number(mf, "highValue")
+        }
+        let spec = InputSpec(name: name, type: type, optype: def.optype, validValues: valid, invalidValues: invalid,
+                             missingValues: missing, intervals: def.intervals, missingReplacement: missingReplacement,
+                             missingReturnInvalid: missingReturnInvalid, invalidTreatment: invalidTreatment,
+                             invalidReplacement: invalidReplacement, outliers: outliers, lowValue: low, highValue: high)
+        // Input slots come first: they are created before any derived or output slot.
+        guard slotNames.count == inputs.count else {
+            throw fail(el, "field \"\(name)\" is used by a nested model but not declared in the top-level MiningSchema")
+        }
+        let slot = newSlot(name, SlotState.missing, nil)
+        inputs.append(spec)
+        inputFields.append(InputField(name: name, dataType: type, optype: def.optype,
+                                      allowedValues: def.optype == .continuous ? [] : def.valid))
+        return FieldInfo(slot: slot, type: type, optype: def.optype, derived: false)
+    }
+
+    func compileDerivedField(_ d: XElement, _ scope: Scope) throws(PMMLError) -> FieldInfo {
+        let name = try required(d, "name")
+        guard let type = try dataType(d.attr("dataType"), d) else { throw fail(d, "missing required attribute dataType") }
+        let optype = try opType(d.attr("optype"), d, default: type == .string ? .categorical : .continuous)
+        guard let exprEl = d.children.first(where: { $0.name != "Extension" && $0.name != "Value" }) else {
+            throw fail(d, "DerivedField \"\(name)\" has no expression")
+        }
+        let (e, t) = try compileExpr(exprEl, scope, expected: type)
+        let cast = try castExpr(e, from: t, to: type, exprEl)
+        let slot = newSlot(name, SlotState.pending, cast)
+        return FieldInfo(slot: slot, type: type, optype: optype, derived: true)
+    }
+
+    /// Converts an expression's value to `to` (float rounding, integer truncation); string ↔ number fails.
+    func castExpr(_ e: Expr, from: PMMLDataType, to: PMMLDataType, _ el: XElement) throws(PMMLError) -> Expr {
+        if from == to { return e }
+        if from == .string || to == .string {
+            if case .constant(let v, let missing) = e, from == .string, !missing, let s = stringOf(v),
+               let d = parseTyped(s, to) {
+                return .constant(d, missing: false)
+            }
+            if case .constant(let v, let missing) = e, to == .string, !missing {
+                return .constant(code(canonicalNumberText(v)), missing: false)
+            }
+            throw fail(el, "unsupported conversion from \(from.rawValue) to \(to.rawValue)")
+        }
+        switch to {
+        case .float: return from == .integer || from == .boolean ? e : .cast(e, .float)
+        case .integer: return .cast(e, .integer)
+        case .boolean: return .cast(e, .boolean)
+        default: return e
+        }
+    }
+
+    func stringOf(_ code: Double) -> String? {
+        let i = Int(code)
+        return i >= 0 && i < strings.count ? strings[i] : nil
+    }
+
+    // MARK: Expressions
+
+    /// Compiles an expression element; returns the expression and its data type.
+    func compileExpr(_ el: XElement, _ scope: Scope, expected: PMMLDataType?) throws(PMMLError) -> (Expr, PMMLDataType) {
+        switch el.name {
+        case "Constant":
+            if el.attr("missing") == "true" { return (.constant(.nan, missing: true), expected ?? .double) }
+            let text = el.text.trimmingCharacters(in: .whitespacesAndNewlines)
+            var type = try dataType(el.attr("dataType"), el)
+            if type == nil {
+                if let expected { type = expected }
+                else if Int64(text) != nil { type = .integer }
+                else if parseDouble(text) != nil { type = .double }
+                else { type = .string }
+            }
+            let t = type ?? .string
+            return (.constant(try literal(text, t, el), missing: false), t)
+        case "FieldRef":
+            let name = try required(el, "field")
+            let (e, t, _) = try resolveExpr(name, scope, el)
+            if let m = el.attr("mapMissingTo") { return (.replaceMissing(e, try literal(m, t, el)), t) }
+            return (e, t)
+        case "NormContinuous":
+            let (e, t, _) = try resolveExpr(try required(el, "field"), scope, el)
+            guard t.isNumeric else { throw fail(el, "NormContinuous on a non-numeric field") }
+            var pairs: [(Double, Double)] = []
+            for ln in el.children(named: "LinearNorm") {
+                pairs.append((try requiredNumber(ln, "orig"), try requiredNumber(ln, "norm")))
+            }
+            guard pairs.count >= 2 else { throw fail(el, "NormContinuous needs at least two LinearNorm elements") }
+            pairs.sort { $0.0 < $1.0 }
+            let outliers: UInt8
+            switch el.attr("outliers") ?? "asIs" {
+            case "asIs": outliers = 0
+            case "asMissingValues": outliers = 1
+            case "asExtremeValues": outliers = 2
+            default: throw fail(el, "unsupported outliers \"\(el.attr("outliers") ?? "")\"")
+            }
+            let spec = NormContinuousSpec(orig: pairs.map(\.0), norm: pairs.map(\.1), outliers: outliers,
+                                          mapMissingTo: try number(el, "mapMissingTo"))
+            return (.normContinuous(e, spec), .double)
+        case "NormDiscrete":
+            let (e, t, _) = try resolveExpr(try required(el, "field"), scope, el)
+            let v = try literal(try required(el, "value"), t, el)
+            return (.normDiscrete(e, value: v, mapMissingTo: try number(el, "mapMissingTo")), .double)
+        case "Discretize":
+            let (e, t, _) = try resolveExpr(try required(el, "field"), scope, el)
+            guard t.isNumeric else { throw fail(el, "Discretize on a non-numeric field") }
+            let out = try dataType(el.attr("dataType"), el) ?? expected ?? .string
+            var bins: [DiscretizeBin] = []
+            for b in el.children(named: "DiscretizeBin") {
+                guard let iv = b.child("Interval") else { throw fail(b, "DiscretizeBin without Interval") }
+                let i = try interval(iv)
+                bins.append(DiscretizeBin(left: i.left, right: i.right, leftClosed: i.leftClosed,
+                                          rightClosed: i.rightClosed, value: try literal(try required(b, "binValue"), out, b)))
+            }
+            let spec = DiscretizeSpec(bins: bins,
+                                      mapMissingTo: try el.attr("mapMissingTo").map { (s) throws(PMMLError) in try literal(s, out, el) },
+                                      defaultValue: try el.attr("defaultValue").map { (s) throws(PMMLError) in try literal(s, out, el) })
+            return (.discretize(e, spec), out)
+        case "MapValues":
+            return try compileMapValues(el, scope, expected: expected)
+        case "Apply":
+            return try compileApply(el, scope, expected: expected)
+        default:
+            throw fail(el, "unsupported expression")
+        }
+    }
+
+    func compileMapValues(_ el: XElement, _ scope: Scope, expected: PMMLDataType?) throws(PMMLError) -> (Expr, PMMLDataType) {
+        let out = try dataType(el.attr("dataType"), el) ?? expected ?? .string
+        let outputColumn = localName(try required(el, "outputColumn"))
+        var inputs: [Expr] = []
+        var columns: [String] = []
+        var types: [PMMLDataType] = []
+        for p in el.children(named: "FieldColumnPair") {
+            let (e, t, _) = try resolveExpr(try required(p, "field"), scope, p)
+            inputs.append(e)
+            types.append(t)
+            columns.append(localName(try required(p, "column")))
+        }
+        if el.child("TableLocator") != nil { throw fail(el.child("TableLocator"), "unsupported element (external table)") }
+        guard let table = el.child("InlineTable") else { throw fail(el, "MapValues without InlineTable") }
+        var rows: [[Double]] = []
+        var outputs: [Double] = []
+        for row in table.children(named: "row") {
+            var cells: [String: String] = [:]
+            for c in row.children { cells[c.name] = c.text }
+            guard let o = cells[outputColumn] else { continue }
+            var keys: [Double] = []
+            var complete = true
+            for (i, col) in columns.enumerated() {
+                guard let v = cells[col] else { complete = false; break }
+                keys.append(try literal(v, types[i], row))
+            }
+            if !complete { continue }
+            rows.append(keys)
+            outputs.append(try literal(o, out, row))
+        }
+        let spec = MapValuesSpec(rows: rows, outputs: outputs,
+                                 mapMissingTo: try el.attr("mapMissingTo").map { (s) throws(PMMLError) in try literal(s, out, el) },
+                                 defaultValue: try el.attr("defaultValue").map { (s) throws(PMMLError) in try literal(s, out, el) })
+        return (.mapValues(inputs, spec), out)
+    }
+
+    func localName(_ s: String) -> String {
+        if let i = s.lastIndex(of: ":") { return String(s[s.index(after: i)...]) }
+        return s
+    }
+
+    func compileApply(_ el: XElement, _ scope: Scope, expected: PMMLDataType?) throws(PMMLError) -> (Expr, PMMLDataType) {
+        let name = try required(el, "function")
+        let argEls = el.children.filter { $0.name != "Extension" }
+        if let def = functions[name] {
+            return try inlineFunction(def, argEls, el, scope)
+        }
+        guard let f = Builtin.named(name) else { throw fail(el, "unsupported function \"\(name)\"") }
+        let (lo, hi) = f.arity
+        if argEls.count < lo || (hi.map { argEls.count > $0 } ?? false) {
+            throw fail(el, "function \"\(name)\" called with \(argEls.count) arguments")
+        }
+        var args: [Expr] = []
+        var types: [PMMLDataType] = []
+        for a in argEls {
+            let (e, t) = try compileExpr(a, scope, expected: nil)
+            args.append(e)
+            types.append(t)
+        }
+        var resultType: PMMLDataType
+        var numericResult = true
+        switch f {
+        case .equal, .notEqual, .lessThan, .lessOrEqual, .greaterThan, .greaterOrEqual, .isIn, .isNotIn:
+            // Align argument encodings: a string compared with a number is only allowed for constants.
+            let first = types[0]
+            for i in 1..<args.count where (types[i] == .string) != (first == .string) {
+                if argEls[i].name == "Constant" {
+                    (args[i], types[i]) = try compileExpr(argEls[i], scope, expected: first == .string ? .string : .double)
+                } else if argEls[0].name == "Constant" && args.count == 2 {
+                    (args[0], types[0]) = try compileExpr(argEls[0], scope, expected: types[i] == .string ? .string : .double)
+                } else {
+                    throw fail(el, "function \"\(name)\" compares a string with a number")
+                }
+            }
+            if [.lessThan, .lessOrEqual, .greaterThan, .greaterOrEqual].contains(f) && types.contains(.string) {
+                throw fail(el, "ordering comparison of strings is not supported")
+            }
+            resultType = .boolean
+            numericResult = false
+        case .isMissing, .isNotMissing, .isValid, .isNotValid, .and, .or, .not:
+            resultType = .boolean
+            numericResult = false
+        case .ifThenElse:
+            let branchTypes = Array(types.dropFirst())
+            if branchTypes.contains(.string) && !branchTypes.allSatisfy({ $0 == .string }) {
+                for i in 1..<args.count where types[i] != .string && argEls[i].name == "Constant" {
+                    (args[i], types[i]) = try compileExpr(argEls[i], scope, expected: .string)
+                }
+                if !types.dropFirst().allSatisfy({ $0 == .string }) {
+                    throw fail(el, "if() branches mix strings and numbers")
+                }
+            }
+            resultType = types.dropFirst().reduce(types[1]) { PMMLDataType.common($0, $1) }
+            numericResult = false
+        default:
+            if types.contains(.string) { throw fail(el, "function \"\(name)\" applied to a string") }
+            switch f {
+            case .add, .subtract, .multiply, .min, .max, .sum, .product, .pow, .threshold, .abs, .rint, .modulo:
+                resultType = types.reduce(types[0]) { PMMLDataType.common($0, $1) }
+                if resultType == .boolean { resultType = .integer }
+            case .divide:
+                resultType = types.reduce(types[0]) { PMMLDataType.common($0, $1) }
+                if resultType == .integer || resultType == .boolean { resultType = .double }
+            case .floor, .ceil, .round:
+                resultType = .integer
+            default:
+                resultType = .double
+            }
+        }
+        let invalid: InvalidTreatment
+        switch el.attr("invalidValueTreatment") ?? "returnInvalid" {
+        case "returnInvalid": invalid = .returnInvalid
+        case "asIs": invalid = .asIs
+        case "asMissing": invalid = .asMissing
+        case "asValue": invalid = .asValue
+        default: throw fail(el, "unsupported invalidValueTreatment \"\(el.attr("invalidValueTreatment") ?? "")\"")
+        }
+        let encodeType = resultType == .string ? PMMLDataType.string : (resultType == .boolean ? .boolean : .double)
+        let info = ApplyInfo(
+            function: f, name: name,
+            mapMissingTo: try el.attr("mapMissingTo").map { (s) throws(PMMLError) in try literal(s, encodeType, el) },
+            defaultValue: try el.attr("defaultValue").map { (s) throws(PMMLError) in try literal(s, encodeType, el) },
+            invalidTreatment: invalid, resultType: resultType, numericResult: numericResult)
+        return (.apply(info, args), resultType)
+    }
+
+    func inlineFunction(_ def: XElement, _ argEls: [XElement], _ call: XElement, _ scope: Scope) throws(PMMLError) -> (Expr, PMMLDataType) {
+        functionDepth += 1
+        defer { functionDepth -= 1 }
+        if functionDepth > 32 { throw fail(call, "DefineFunction nesting too deep (recursive?)") }
+        let params = def.children(named: "ParameterField")
+        guard params.count == argEls.count else {
+            throw fail(call, "function \"\(def.attr("name") ?? "")\" expects \(params.count) arguments, got \(argEls.count)")
+        }
+        // Parameters are visible inside the body; the body does not see the caller's fields.
+        let body = Scope(parent: global)
+        for (p, a) in zip(params, argEls) {
+            let (e, t) = try compileExpr(a, scope, expected: nil)
+            let pt = try dataType(p.attr("dataType"), p) ?? t
+            let cast = try castExpr(e, from: t, to: pt, a)
+            body.entries[try required(p, "name")] = .bound(cast, pt, try opType(p.attr("optype"), p, default: pt == .string ? .categorical : .continuous))
+        }
+        guard let bodyEl = def.children.first(where: { !["ParameterField", "Extension"].contains($0.name) }) else {
+            throw fail(def, "DefineFunction without an expression")
+        }
+        let declared = try dataType(def.attr("dataType"), def)
+        let (e, t) = try compileExpr(bodyEl, body, expected: declared)
+        if let declared { return (try castExpr(e, from: t, to: declared, bodyEl), declared) }
+        return (e, t)
+    }
+
+    // MARK: Predicates
+
+    func compilePredicate(_ el: XElement, _ scope: Scope) throws(PMMLError) -> Pred {
+        switch el.name {
+        case "True": return .constant(true)
+        case "False": return .constant(false)
+        case "SimplePredicate":
+            let info = try resolve(try required(el, "field"), scope, el)
+            let op = try required(el, "operator")
+            switch op {
+            case "isMissing": return .isMissing(info.slot)
+            case "isNotMissing": return .isNotMissing(info.slot)
+            default: break
+            }
+            let code: UInt8
+            switch op {
+            case "lessOrEqual": code = 0
+            case "lessThan": code = 1
+            case "greaterOrEqual": code = 2
+            case "greaterThan": code = 3
+            case "equal": code = 4
+            case "notEqual": code = 5
+            default: throw fail(el, "unsupported operator \"\(op)\"")
+            }
+            if info.type == .string && code < 4 { throw fail(el, "ordering comparison on string field \"\(el.attr("field") ?? "")\"") }
+            let v = try literal(try required(el, "value"), info.type, el)
+            return .compare(slot: info.slot, op: code, value: v)
+        case "SimpleSetPredicate":
+            let info = try resolve(try required(el, "field"), scope, el)
+            let isIn: Bool
+            switch try required(el, "booleanOperator") {
+            case "isIn": isIn = true
+            case "isNotIn": isIn = false
+            default: throw fail(el, "unsupported booleanOperator \"\(el.attr("booleanOperator") ?? "")\"")
+            }
+            guard let array = el.child("Array") else { throw fail(el, "SimpleSetPredicate without Array") }
+            let values = try parseArray(array).map { (s) throws(PMMLError) in try literal(s, info.type, array) }
+            return .set(slot: info.slot, isIn: isIn, values: values)
+        case "CompoundPredicate":
+            let parts = try el.children.filter { $0.name != "Extension" }.map { (c) throws(PMMLError) in try compilePredicate(c, scope) }
+            switch try required(el, "booleanOperator") {
+            case "and": return .and(parts)
+            case "or": return .or(parts)
+            case "xor": return .xor(parts)
+            case "surrogate": return .surrogate(parts)
+            default: throw fail(el, "unsupported booleanOperator \"\(el.attr("booleanOperator") ?? "")\"")
+            }
+        default:
+            throw fail(el, "unsupported predicate")
+        }
+    }
+
+    /// Splits an `Array` body into tokens (whitespace-separated; double quotes group, `\"` escapes).
+    func parseArray(_ el: XElement) throws(PMMLError) -> [String] {
+        var out: [String] = []
+        var cur = ""
+        var inQuotes = false
+        var hasToken = false
+        var it = el.text.makeIterator()
+        while let ch = it.next() {
+            if inQuotes {
+                if ch == "\\" {
+                    if let n = it.next() { cur.append(n) }
+                } else if ch == "\"" {
+                    inQuotes = false
+                } else {
+                    cur.append(ch)
+                }
+            } else if ch == "\"" {
+                inQuotes = true
+                hasToken = true
+            } else if ch.isWhitespace {
+                if hasToken { out.append(cur); cur = ""; hasToken = false }
+            } else {
+                cur.append(ch)
+                hasToken = true
+            }
+        }
+        if inQuotes { throw fail(el, "unterminated quote in Array") }
+        if hasToken { out.append(cur) }
+        if let n = el.attr("n"), let count = Int(n), count != out.count {
+            throw fail(el, "Array declares n=\(count) but holds \(out.count) values")
+        }
+        return out
+    }
+}

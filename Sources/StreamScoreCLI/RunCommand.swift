@@ -1,0 +1,298 @@
+import ArgumentParser
+import Events
+import Foundation
+import HTTPAPI
+import Hummingbird
+import Kafka
+import Logging
+import Metrics
+import Pipeline
+import Prometheus
+import Scoring
+import ServiceLifecycle
+import Store
+
+/// `streamscore run`: the engine. Subscribers, HTTP API, model hot reload; an embedded broker when no
+/// `--brokers` is given; `--demo` adds a synthetic load and a live line (what `make run` shows).
+struct RunCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "run",
+        abstract: "Run the engine: counter and prediction subscribers, HTTP API and dashboard."
+    )
+
+    @Option(help: "Bootstrap servers HOST:PORT[,…]; without it an embedded broker starts in-process.")
+    var brokers: String?
+
+    @Option(help: "The log-feed topic.")
+    var topic = "page-views"
+
+    @Option(help: "State store: sqlite:PATH or postgres://user[:pw]@host:port/db.")
+    var store = "sqlite:streamscore.db"
+
+    @Option(help: "The PMML churn model (default: the bundled demo model).")
+    var model: String?
+
+    @Option(help: "Import this CRM export CSV before consuming.")
+    var customers: String?
+
+    @Option(help: "HTTP listen address HOST:PORT.")
+    var http = "127.0.0.1:8080"
+
+    @Option(help: "Subscribers to run: counter, prediction or both.")
+    var subscribers = "counter,prediction"
+
+    @Option(name: .customLong("group-prefix"), help: "Consumer group prefix (<prefix>-counter, <prefix>-prediction).")
+    var groupPrefix = "streamscore"
+
+    @Option(name: .customLong("kafka"), help: "A librdkafka property KEY=VALUE for consumers and producers (repeatable).")
+    var kafka: [String] = []
+
+    @Option(name: .customLong("scores-topic"), help: "Output topic of churn scores.")
+    var scoresTopic = "churn-scores"
+
+    @Option(name: .customLong("dlq-topic"), help: "Dead-letter topic (default <topic>.dlq).")
+    var dlqTopic: String?
+
+    @Option(help: "Partitions of the topic the embedded broker creates.")
+    var partitions = 6
+
+    @Option(name: .customLong("batch-size"), help: "Most events per pipeline batch.")
+    var batchSize = 1_000
+
+    @Option(name: .customLong("batch-linger-ms"), help: "Longest wait (ms) for a batch to fill.")
+    var batchLingerMs = 5
+
+    @Option(name: .customLong("minute-retention-hours"), help: "Keep per-minute page-view counts for this many hours of event time (default: keep all).")
+    var minuteRetentionHours: Int?
+
+    @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error.")
+    var logLevel = "info"
+
+    @Flag(help: "Demo mode: also produce synthetic events at --demo-rate and print a live line.")
+    var demo = false
+
+    @Option(name: .customLong("demo-rate"), help: "Synthetic events per second in demo mode.")
+    var demoRate = 2_000.0
+
+    @Option(name: .customLong("test-scorer-delay-ms"), help: ArgumentHelp("Test hook: slow the scorer by this many ms per batch.", visibility: .hidden))
+    var testScorerDelayMs: Int?
+
+    func validate() throws {
+        let names = subscribers.split(separator: ",").map(String.init)
+        guard !names.isEmpty, names.allSatisfy({ $0 == "counter" || $0 == "prediction" }) else {
+            throw ValidationError("--subscribers '\(subscribers)': use counter, prediction or counter,prediction")
+        }
+        guard parseHostPort(http) != nil else { throw ValidationError("--http '\(http)' is not HOST:PORT (e.g. 127.0.0.1:8080)") }
+        guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("--log-level '\(logLevel)' is not one of trace, debug, info, notice, warning, error") }
+        guard batchSize >= 1, batchLingerMs >= 0, partitions >= 1 else { throw ValidationError("--batch-size, --partitions must be ≥ 1 and --batch-linger-ms ≥ 0") }
+    }
+
+    func run() async throws {
+        do {
+            try await runEngine()
+        } catch let error as StartupError {
+            printError("streamscore run: \(error.message)")
+            throw ExitCode(2)
+        }
+    }
+
+    private func runEngine() async throws {
+        var logger = Logger(label: "streamscore")
+        logger.logLevel = Logger.Level(rawValue: logLevel) ?? .info
+        let prometheus = PrometheusCollectorRegistry()
+        MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: prometheus))
+
+        // Start-up checks, each failing with one line that names the culprit.
+        let overrides = try startup("--kafka") { try KafkaConfig.parseOverrides(kafka) }
+        let modelURL = try model.map { URL(fileURLWithPath: $0) } ?? bundledDemoModel()
+        let registry = try startup("model '\(modelURL.path)'", fix: "give a readable PMML file with --model") {
+            try ModelRegistry(contentsOf: modelURL)
+        }
+        let storeURL = try startup("--store") { try StoreURL(parsing: store) }
+        let engineStore = try await startupAsync("store \(storeURL)") { try await StoreFactory.open(storeURL) }
+        var broker: EmbeddedBroker?
+        let bootstrap: String
+        if let brokers {
+            bootstrap = brokers
+        } else {
+            let embedded = try startup("embedded broker") { try EmbeddedBroker(logger: logger) }
+            try startup("embedded broker") { try embedded.createTopic(topic, partitions: partitions) }
+            broker = embedded
+            bootstrap = embedded.bootstrap
+            printLine("bootstrap: \(bootstrap)")
+        }
+        let kafkaConfig = KafkaConfig(bootstrapServers: bootstrap, properties: overrides)
+        try startup("--kafka") { try kafkaConfig.validate() }
+        let producer = try startup("Kafka producer") { try KafkaProducer(config: kafkaConfig, logger: logger) }
+        try startup("Kafka", fix: "check --brokers and that the cluster is up") { try producer.checkReachable(bootstrap: bootstrap) }
+
+        if let customers {
+            let data = try startup("customers file '\(customers)'", fix: "check the path") {
+                guard let d = FileManager.default.contents(atPath: customers) else { throw StoreError(.badImport, "cannot read it") }
+                return d
+            }
+            let records = try startup("import") { try CustomerCSV.parse(data, file: customers) }
+            try await startupAsync("import into \(storeURL)") { try await engineStore.importCustomers(records) }
+            logger.info("imported customers", metadata: ["count": "\(records.count)", "file": "\(customers)"])
+        }
+
+        var settings = SubscriberSettings(kafka: kafkaConfig)
+        settings.topic = topic
+        settings.groupPrefix = groupPrefix
+        settings.dlqTopic = dlqTopic
+        settings.scoresTopic = scoresTopic
+        settings.batchSize = batchSize
+        settings.batchLinger = .milliseconds(batchLingerMs)
+        settings.scorerDelay = testScorerDelayMs.map { .milliseconds($0) }
+        let wanted = Set(subscribers.split(separator: ",").map(String.init))
+        var services: [any Service] = []
+        var statuses: [SubscriberStatus] = []
+        let retention = minuteRetentionHours.map { Duration.seconds($0 * 3600) }
+        if wanted.contains("counter") {
+            let counter = try startup("counter subscriber") { try CounterSubscriber(settings: settings, store: engineStore, minuteRetention: retention, logger: logger) }
+            statuses.append(counter.status)
+            services.append(counter)
+        }
+        if wanted.contains("prediction") {
+            let prediction = try startup("prediction subscriber") {
+                try PredictionSubscriber(settings: settings, store: engineStore, registry: registry, producer: producer, logger: logger)
+            }
+            statuses.append(prediction.status)
+            services.append(prediction)
+        }
+        Gauge(label: "streamscore_model_info", dimensions: [("version", registry.current.version)]).record(1)
+
+        let (host, port) = parseHostPort(http)!
+        let context = EngineContext(store: engineStore, models: registry, subscribers: statuses, prometheus: prometheus)
+        var httpLogger = logger
+        httpLogger.logLevel = .warning
+        let app = Application(router: HTTPAPI.router(context), configuration: .init(address: .hostname(host, port: port)),
+                              onServerRunning: { channel in
+                                  let address = channel.localAddress.map { "\($0.ipAddress ?? host):\($0.port ?? port)" } ?? http
+                                  printLine("http: http://\(address)/")
+                              },
+                              logger: httpLogger)
+        let modelLogger = logger
+        services.append(TaskService {
+            await registry.watch(onError: { modelLogger.error("model reload failed; the old model keeps serving", metadata: ["error": "\($0)"]) },
+                                 onReload: { modelLogger.notice("model reloaded", metadata: ["version": "\($0.version)"]) })
+        })
+        services.append(TaskService { await reloadOnSIGHUP(registry, logger: modelLogger) })
+        let allStatuses = statuses
+        if demo {
+            services.append(TaskService { await runDemoLoad(producer: producer, topic: topic, rate: demoRate, logger: modelLogger) })
+            services.append(TaskService { await liveLine(statuses: allStatuses, store: engineStore) })
+        }
+        // The HTTP server is listed first so that it stops last (reverse order on shutdown).
+        let group = ServiceGroup(configuration: .init(services: [app] + services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        try await group.run()
+        producer.shutdown(flushTimeout: .seconds(5))
+        try? await engineStore.close()
+        broker?.shutdown()
+    }
+
+    private func bundledDemoModel() throws -> URL {
+        let candidates = [Bundle.module.url(forResource: "demo-model", withExtension: "pmml", subdirectory: "Resources"),
+                          Bundle.module.bundleURL.appendingPathComponent("Resources/demo-model.pmml")]
+        guard let url = candidates.compactMap({ $0 }).first(where: { FileManager.default.fileExists(atPath: $0.path) }) else {
+            throw StartupError(message: "bundled demo model not found next to the executable; pass --model PATH")
+        }
+        return url
+    }
+}
+
+/// A start-up failure, printed as one line.
+struct StartupError: Error {
+    let message: String
+}
+
+func startup<T>(_ what: String, fix: String? = nil, _ body: () throws -> T) throws -> T {
+    do {
+        return try body()
+    } catch {
+        throw StartupError(message: "\(what): \(error)\(fix.map { " (fix: \($0))" } ?? "")")
+    }
+}
+
+func startupAsync<T>(_ what: String, _ body: () async throws -> T) async throws -> T {
+    do {
+        return try await body()
+    } catch {
+        throw StartupError(message: "\(what): \(error)")
+    }
+}
+
+func parseHostPort(_ text: String) -> (String, Int)? {
+    guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]), (0...65535).contains(port) else { return nil }
+    let host = String(text[..<colon])
+    return host.isEmpty ? nil : (host, port)
+}
+
+/// A service made of an async closure that runs until cancelled or graceful shutdown.
+struct TaskService: Service {
+    let body: @Sendable () async -> Void
+    init(_ body: @escaping @Sendable () async -> Void) { self.body = body }
+    func run() async throws {
+        await cancelWhenGracefulShutdown { await body() }
+    }
+}
+
+/// Reloads the model on SIGHUP.
+func reloadOnSIGHUP(_ registry: ModelRegistry, logger: Logger) async {
+    signal(SIGHUP, SIG_IGN)
+    let source = DispatchSource.makeSignalSource(signal: SIGHUP, queue: .global())
+    source.setEventHandler {
+        do {
+            let model = try registry.reload()
+            logger.notice("model reloaded on SIGHUP", metadata: ["version": "\(model.version)"])
+        } catch {
+            logger.error("model reload on SIGHUP failed; the old model keeps serving", metadata: ["error": "\(error)"])
+        }
+    }
+    source.resume()
+    while !Task.isCancelled { try? await Task.sleep(for: .seconds(3600)) }
+    source.cancel()
+}
+
+/// Demo load: synthetic events at a steady rate into the log feed.
+func runDemoLoad(producer: KafkaProducer, topic: String, rate: Double, logger: Logger) async {
+    var traffic = SyntheticTraffic(customers: 10_000, seed: UInt64(Date().timeIntervalSince1970), startMillis: 0, meanGapMillis: 0)
+    let tick = Duration.milliseconds(100)
+    let perTick = max(1, Int(rate / 10))
+    var next = ContinuousClock.now
+    while !Task.isCancelled {
+        let messages = (0..<perTick).map { _ -> ProducerMessage in
+            let e = traffic.next()
+            return ProducerMessage(topic: topic, key: Array(e.customerID.utf8), value: e.json)
+        }
+        do { try await producer.send(messages) } catch {
+            logger.warning("demo load: produce failed", metadata: ["error": "\(error)"])
+        }
+        next += tick
+        try? await Task.sleep(until: next, clock: .continuous)
+    }
+}
+
+/// The live line of demo mode: events/s, lag and profiles scored, every two seconds.
+func liveLine(statuses: [SubscriberStatus], store: any EngineStore) async {
+    var last = statuses.map { $0.snapshot.processed }
+    var lastTime = ContinuousClock.now
+    while !Task.isCancelled {
+        try? await Task.sleep(for: .seconds(2))
+        let now = ContinuousClock.now
+        let dt = seconds(now - lastTime)
+        lastTime = now
+        var parts: [String] = []
+        for (i, s) in statuses.enumerated() {
+            let snap = s.snapshot
+            let rate = Double(snap.processed - last[i]) / max(dt, 1e-9)
+            last[i] = snap.processed
+            var part = String(format: "%@ %.0f ev/s lag %lld", s.name, rate, snap.lag)
+            if s.name == "prediction" { part += " scored \(snap.scored)" }
+            if snap.malformed > 0 { part += " malformed \(snap.malformed)" }
+            parts.append(part)
+        }
+        let profiles = (try? await store.profileCount()) ?? 0
+        printError("live: " + parts.joined(separator: " | ") + " | profiles \(profiles)")
+    }
+}
