@@ -120,25 +120,18 @@ public enum HTTPAPI {
     /// Parses a `POST /score` body: a JSON object of raw model fields.
     /// - Throws: `HTTPError(.badRequest)` with the reason.
     static func parseScoreBody(_ data: Data) throws -> [String: FieldValue] {
-        let object: Any
-        do {
-            object = try JSONSerialization.jsonObject(with: data, options: [.fragmentsAllowed])
-        } catch {
+        // JSONDecoder parses doubles correctly rounded (JSONSerialization on Linux does not).
+        guard (try? JSONSerialization.jsonObject(with: data, options: [.fragmentsAllowed])) != nil else {
             throw HTTPError(.badRequest, message: "body is not valid JSON")
         }
-        guard let dict = object as? [String: Any] else { throw HTTPError(.badRequest, message: "body must be a JSON object of model fields") }
-        var values: [String: FieldValue] = [:]
-        for (key, value) in dict {
-            switch value {
-            case is NSNull: values[key] = .missing
-            case let n as NSNumber:
-                // JSON true/false arrive as 1/0 (PMML booleans are numeric too).
-                values[key] = .number(n.doubleValue)
-            case let s as String: values[key] = .string(s)
-            default: throw HTTPError(.badRequest, message: "field '\(key)' must be a number, a string or null")
+        do {
+            return try JSONDecoder().decode([String: ScoreInput].self, from: data).mapValues(\.value)
+        } catch let error as DecodingError {
+            if case .typeMismatch(_, let context) = error, let key = context.codingPath.first?.stringValue {
+                throw HTTPError(.badRequest, message: "field '\(key)' must be a number, a string or null")
             }
+            throw HTTPError(.badRequest, message: "body must be a JSON object of model fields")
         }
-        return values
     }
 
     static func intParameter(_ request: Request, _ name: String, default value: Int, range: ClosedRange<Int>) throws -> Int {
@@ -164,3 +157,20 @@ public enum HTTPAPI {
 
 func jsonString(_ s: String) -> String { JSONText.string(s) }
 func jsonNumber(_ d: Double) -> String { JSONText.number(d) }
+
+/// One raw model field of a `POST /score` body.
+struct ScoreInput: Decodable {
+    let value: FieldValue
+    init(from decoder: any Decoder) throws {
+        let c = try decoder.singleValueContainer()
+        if c.decodeNil() {
+            value = .missing
+        } else if let b = try? c.decode(Bool.self) {
+            value = .number(b ? 1 : 0)
+        } else if let d = try? c.decode(Double.self) {
+            value = .number(d)
+        } else {
+            value = .string(try c.decode(String.self))
+        }
+    }
+}

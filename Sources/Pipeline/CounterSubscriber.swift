@@ -21,6 +21,7 @@ public final class CounterSubscriber: Service, Sendable {
     private let latency = Metrics.Timer(label: "streamscore_stage_seconds", dimensions: [("stage", "count")], preferredDisplayUnit: .seconds)
     /// Keep minute counts for this long of event time (nil = keep all).
     private let minuteRetention: Duration?
+    private let testBatchDelay: Duration?
 
     /// What the poll thread keeps of a message for counting: no payload copy at all.
     enum CountedMessage: Sendable {
@@ -41,6 +42,7 @@ public final class CounterSubscriber: Service, Sendable {
         self.tracker = tracker
         self.logger = logger
         self.minuteRetention = minuteRetention
+        testBatchDelay = settings.testBatchDelay
         var consumerSettings = KafkaConsumerSettings(topic: settings.topic, groupID: group)
         // Counting is cheap per event: larger batches mean fewer transactions.
         consumerSettings.maxBatchSize = max(settings.batchSize, 5_000)
@@ -88,6 +90,7 @@ public final class CounterSubscriber: Service, Sendable {
         for try await batch in consumer.batches {
             guard consumer.admit(batch) else { continue }
             defer { consumer.release(batch) }
+            if let testBatchDelay { try await Task.sleep(for: testBatchDelay) }
             let started = ContinuousClock.now
             var delta = CounterDelta()
             var valid = 0, malformed = 0

@@ -29,8 +29,9 @@ public struct SubscriberSettings: Sendable {
     public var maxBufferedRecords: Int = 20_000
     /// Profiles kept in the enrichment cache.
     public var profileCacheCapacity: Int = 200_000
-    /// Test hook: an artificial delay per batch in the scorer.
-    public var scorerDelay: Duration?
+    /// Test hook: an artificial delay per batch in the prediction scorer and the counter subscriber,
+    /// to prove backpressure and to stop the engine mid-stream in crash tests.
+    public var testBatchDelay: Duration?
 
     /// Creates settings.
     public init(kafka: KafkaConfig) { self.kafka = kafka }
@@ -83,7 +84,7 @@ public final class PredictionSubscriber: Service, Sendable {
         self.logger = logger
         lagGauges = LagGauges(subscriber: "prediction")
         filter = EventFilter(producer: producer, dlqTopic: settings.effectiveDLQTopic, logger: logger)
-        scorer = BatchedScorer(registry: registry, logger: logger, delay: settings.scorerDelay)
+        scorer = BatchedScorer(registry: registry, logger: logger, delay: settings.testBatchDelay)
         writer = ProfileWriter(store: store, producer: producer, scoresTopic: settings.scoresTopic, scope: scope, tracker: tracker, logger: logger)
         var consumerSettings = KafkaConsumerSettings(topic: settings.topic, groupID: group)
         consumerSettings.maxBatchSize = settings.batchSize
@@ -105,6 +106,12 @@ public final class PredictionSubscriber: Service, Sendable {
         consumer = try KafkaConsumer(config: settings.kafka, settings: consumerSettings, hooks: hooks, logger: logger,
                                      onEvent: { status.handle($0) }, transform: DecodedMessage.decode)
     }
+
+    /// The most records the consumer ever buffered (bounded by `maxBufferedRecords`).
+    public var peakBufferedRecords: Int { consumer.peakBufferedRecords }
+
+    /// How many times backpressure paused the partitions.
+    public var pauseCount: Int { consumer.pauseCount }
 
     /// Runs until graceful shutdown (SIGTERM) or cancellation; drains and commits in-flight batches.
     public func run() async throws {

@@ -6,8 +6,8 @@ import Foundation
 /// value and point at themselves, so walks can run a fixed number of steps.
 struct FastNode: Sendable {
     var high: Double
-    var slot: Int32
-    var child: Int32
+    var slot: UInt32
+    var child: UInt32
 }
 
 /// A per-row indicator: `values[target] = values[source] == value ? 1 : 0`.
@@ -22,15 +22,14 @@ struct Indicator: Sendable {
 /// Used when every segment is an always-selected TreeModel made of plain comparisons. Rows with a missing
 /// value in any tested field, or reaching a null leaf, are scored by the general evaluator (`fallback`),
 /// so results are identical.
-final class TreeEnsembleC: Sendable {
-    let header: ModelHeader
+final class TreeEnsembleC: ModelNode {
     let fallback: MiningModelC
     let nodes: Flat<FastNode>
     /// Leaf id per node (-1 for tests, -2 for null leaves).
     let leafOf: Flat<Int32>
     let indicators: [Indicator]
     /// Root node per tree, padded to a multiple of `lanes` with node 0 (a dummy leaf).
-    let roots: Flat<Int32>
+    let roots: Flat<UInt32>
     let paddedCount: Int
     let treeCount: Int
     /// Steps needed per group of `lanes` trees (the deepest tree of the group).
@@ -48,12 +47,11 @@ final class TreeEnsembleC: Sendable {
          roots: [Int32], treeCount: Int,
          groupDepth: [Int32], leafValue: [Double], leafProbabilities: [Double], categoryCount: Int,
          weights: [Double], method: MultipleModelMethod, usedSlots: [Int32]) {
-        self.header = header
         self.fallback = fallback
         self.nodes = Flat(nodes)
         self.leafOf = Flat(leafOf)
         self.indicators = indicators
-        self.roots = Flat(roots)
+        self.roots = Flat(roots.map { UInt32($0) })
         self.paddedCount = roots.count
         self.treeCount = treeCount
         self.groupDepth = Flat(groupDepth)
@@ -63,7 +61,10 @@ final class TreeEnsembleC: Sendable {
         self.weights = weights
         self.method = method
         self.usedSlots = usedSlots
+        super.init(header: header)
     }
+
+    override func body(_ ctx: RowContext) throws(ScoringError) -> Prediction { try ctx.evaluateEnsemble(self) }
 
     /// Trees walked side by side.
     static let lanes = 8
@@ -77,7 +78,7 @@ final class TreeEnsembleC: Sendable {
         var trees: [TreeModelC] = []
         var originalSize = 0
         for s in m.segments {
-            guard case .constant(true) = s.predicate, case .tree(let t) = s.model else { return nil }
+            guard case .constant(true) = s.predicate, let t = s.model as? TreeModelC else { return nil }
             let th = t.header
             guard th.function == h.function, th.prepare.isEmpty, th.target == nil, th.outputs.isEmpty,
                   t.nodes.allSatisfy({ $0.op <= 5 && $0.value.isFinite }) else { return nil }
@@ -90,13 +91,13 @@ final class TreeEnsembleC: Sendable {
         var leafOf: [Int32] = [0]
         var indicators: [Indicator] = []
         var indicatorSlot: [String: Int] = [:]
-        func indicator(_ source: Int32, _ value: Double) -> Int32 {
+        func indicator(_ source: Int32, _ value: Double) -> UInt32 {
             let key = "\(source)=\(value.bitPattern)"
-            if let s = indicatorSlot[key] { return Int32(s) }
+            if let s = indicatorSlot[key] { return UInt32(s) }
             let s = newSlot("(indicator)")
             indicatorSlot[key] = s
             indicators.append(Indicator(source: Int(source), value: value, target: s))
-            return Int32(s)
+            return UInt32(s)
         }
         var leafValue: [Double] = [0]
         var leafProbs = [Double](repeating: 0, count: ncat)
@@ -122,7 +123,7 @@ final class TreeEnsembleC: Sendable {
             // Writes the node for target `x` at `index` (expanding shared subtrees), returns the depth below it.
             func emit(_ x: Int32, _ index: Int) -> Int32 {
                 if x < 0 {
-                    nodes[index] = FastNode(high: .infinity, slot: 0, child: Int32(index))
+                    nodes[index] = FastNode(high: .infinity, slot: 0, child: UInt32(index))
                     leafOf[index] = leafID(x)
                     return 0
                 }
@@ -135,7 +136,7 @@ final class TreeEnsembleC: Sendable {
                 leafOf.append(-1)
                 let v = n.value
                 var high = v
-                var slot = n.slot
+                var slot = UInt32(n.slot)
                 var first = n.onTrue, second = n.onFalse
                 switch n.op {
                 case 0: break
@@ -145,7 +146,7 @@ final class TreeEnsembleC: Sendable {
                 case 4: slot = indicator(n.slot, v); high = 0.5; swap(&first, &second)
                 default: slot = indicator(n.slot, v); high = 0.5
                 }
-                nodes[index] = FastNode(high: high, slot: slot, child: Int32(pair))
+                nodes[index] = FastNode(high: high, slot: slot, child: UInt32(pair))
                 let d1 = emit(first, pair)
                 let d2 = emit(second, pair + 1)
                 return 1 + max(d1, d2)
@@ -189,7 +190,7 @@ extension RowContext {
         let depths = e.groupDepth.base
         let n = e.treeCount
         let padded = e.paddedCount
-        @inline(__always) func step(_ t: Int32) -> Int32 {
+        @inline(__always) func step(_ t: UInt32) -> UInt32 {
             let node = nodes[Int(t)]
             let x = vals[Int(node.slot)]
             return node.child &+ (x <= node.high ? 0 : 1)

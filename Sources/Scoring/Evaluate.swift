@@ -266,15 +266,7 @@ extension RowContext {
     func evaluate(_ model: ModelNode) throws(ScoringError) -> Prediction {
         let h = model.header
         if h.hasPrepare { for s in h.prepare where states[s] == SlotState.pending { try compute(s) } }
-        var p: Prediction
-        switch model {
-        case .tree(let m): p = try evaluateTree(m)
-        case .regression(let m): p = try evaluateRegression(m)
-        case .mining(let m): p = try evaluateMining(m)
-        case .neural(let m): p = try evaluateNeural(m)
-        case .naiveBayes(let m): p = try evaluateNaiveBayes(m)
-        case .ensemble(let m): p = try evaluateEnsemble(m)
-        }
+        var p = try model.body(self)
         if !h.postProcess && p.status != 0 {
             if h.hasOutputs { try writeOutputs(h, p) }
             return p
@@ -559,7 +551,8 @@ extension RowContext {
             let count = m.models.count
             var i = 0
             while i < count {
-                let selected = try m.alwaysSelected[i] || evalPred(m.segments[i].predicate) == Tri.yes
+                var selected = m.alwaysSelected[i]
+                if !selected { selected = try evalPred(m.segments[i].predicate) == Tri.yes }
                 if selected {
                     lastPrediction = try evaluate(m.models[i])
                     last = i

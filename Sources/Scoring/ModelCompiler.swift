@@ -293,8 +293,8 @@ extension Compiler {
                              category: r.category.flatMap { header.categories.firstIndex(of: $0) } ?? 0,
                              isDefault: r.numSlots.isEmpty && r.catSlots.isEmpty && r.termSlots.isEmpty && r.intercept == 0)
         }
-        return .regression(RegressionModelC(header: header, tables: tables, normalization: norm,
-                                            ordinal: c.function == .classification && c.target.ordinal))
+        return RegressionModelC(header: header, tables: tables, normalization: norm,
+                                            ordinal: c.function == .classification && c.target.ordinal)
     }
 
     // MARK: TreeModel
@@ -513,8 +513,8 @@ extension Compiler {
                                       probOffset: header.probOffset, floatMath: header.floatMath,
                                       prepare: Array(Set(prepare)).sorted(), target: header.target,
                                       targetType: header.targetType, outputs: header.outputs)
-        return .tree(TreeModelC(header: finalHeader, nodes: nodes, root: rootTarget, predicates: predicates,
-                                leafKind: leafKind, leafValue: leafValue, leafProbabilities: leafProbs, categoryCount: ncat))
+        return TreeModelC(header: finalHeader, nodes: nodes, root: rootTarget, predicates: predicates,
+                                leafKind: leafKind, leafValue: leafValue, leafProbabilities: leafProbs, categoryCount: ncat)
     }
 
     // MARK: MiningModel
@@ -600,9 +600,9 @@ extension Compiler {
         let mining = MiningModelC(header: header, method: method, segments: segments, missingTreatment: treatment,
                                   missingThreshold: threshold)
         if let ensemble = TreeEnsembleC.build(mining, newSlot: { newSlot($0, SlotState.missing, nil) }) {
-            return .ensemble(ensemble)
+            return ensemble
         }
-        return .mining(mining)
+        return mining
     }
 
     // MARK: NeuralNetwork
@@ -736,7 +736,7 @@ extension Compiler {
         if c.function == .regression && !outputs.contains(where: { if case .value = $0 { return true }; return false }) {
             throw fail(no, "no NeuralOutput for the regression target")
         }
-        return .neural(NeuralNetworkC(header: header, inputs: inputs, layers: layers, outputs: outputs, unitCount: unit))
+        return NeuralNetworkC(header: header, inputs: inputs, layers: layers, outputs: outputs, unitCount: unit)
     }
 
     // MARK: NaiveBayesModel
@@ -820,6 +820,6 @@ extension Compiler {
             }
             inputs.append(.discrete(input: expr, values: values, counts: counts, sums: sums))
         }
-        return .naiveBayes(NaiveBayesC(header: header, priorCounts: priors, inputs: inputs, threshold: threshold))
+        return NaiveBayesC(header: header, priorCounts: priors, inputs: inputs, threshold: threshold)
     }
 }

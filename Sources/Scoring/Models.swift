@@ -109,25 +109,18 @@ struct Prediction {
     static let missing = Prediction(status: 0, value: .nan)
 }
 
-/// A compiled model element.
-enum ModelNode: Sendable {
-    case regression(RegressionModelC)
-    case tree(TreeModelC)
-    case mining(MiningModelC)
-    case neural(NeuralNetworkC)
-    case naiveBayes(NaiveBayesC)
-    case ensemble(TreeEnsembleC)
+/// A compiled model element (base class; one final subclass per PMML model type).
+///
+/// `@unchecked Sendable`: every subclass is final, holds only `let` properties and is never mutated after
+/// compilation. A class (rather than an enum) lets the evaluator dispatch through the vtable without
+/// retaining payloads per row.
+class ModelNode: @unchecked Sendable {
+    let header: ModelHeader
 
-    var header: ModelHeader {
-        switch self {
-        case .regression(let m): return m.header
-        case .tree(let m): return m.header
-        case .mining(let m): return m.header
-        case .neural(let m): return m.header
-        case .naiveBayes(let m): return m.header
-        case .ensemble(let m): return m.header
-        }
-    }
+    init(header: ModelHeader) { self.header = header }
+
+    /// Computes the raw prediction (before Targets and outputs).
+    func body(_ ctx: RowContext) throws(ScoringError) -> Prediction { .missing }
 }
 
 // MARK: - RegressionModel
@@ -171,18 +164,19 @@ final class RegressionTableC: Sendable {
 }
 
 /// A compiled `RegressionModel`.
-final class RegressionModelC: Sendable {
-    let header: ModelHeader
+final class RegressionModelC: ModelNode {
     let tables: [RegressionTableC]
     let normalization: NormalizationMethod
     let ordinal: Bool
 
     init(header: ModelHeader, tables: [RegressionTableC], normalization: NormalizationMethod, ordinal: Bool) {
-        self.header = header
         self.tables = tables
         self.normalization = normalization
         self.ordinal = ordinal
+        super.init(header: header)
     }
+
+    override func body(_ ctx: RowContext) throws(ScoringError) -> Prediction { try ctx.evaluateRegression(self) }
 }
 
 // MARK: - TreeModel
@@ -199,8 +193,7 @@ struct TestNode: Sendable {
 }
 
 /// A compiled `TreeModel`: PMML's ordered-children semantics lowered to binary tests.
-final class TreeModelC: Sendable {
-    let header: ModelHeader
+final class TreeModelC: ModelNode {
     let nodes: [TestNode]
     let root: Int32
     let predicates: [Pred]
@@ -216,7 +209,6 @@ final class TreeModelC: Sendable {
 
     init(header: ModelHeader, nodes: [TestNode], root: Int32, predicates: [Pred], leafKind: [UInt8],
          leafValue: [Double], leafProbabilities: [Double], categoryCount: Int) {
-        self.header = header
         self.nodes = nodes
         self.root = root
         self.predicates = predicates
@@ -225,7 +217,10 @@ final class TreeModelC: Sendable {
         self.leafProbabilities = leafProbabilities
         self.categoryCount = categoryCount
         self.simple = !nodes.contains { $0.op == 8 }
+        super.init(header: header)
     }
+
+    override func body(_ ctx: RowContext) throws(ScoringError) -> Prediction { try ctx.evaluateTree(self) }
 }
 
 // MARK: - MiningModel
@@ -246,8 +241,7 @@ struct SegmentC: Sendable {
 }
 
 /// A compiled `MiningModel` with `Segmentation`.
-final class MiningModelC: Sendable {
-    let header: ModelHeader
+final class MiningModelC: ModelNode {
     let method: MultipleModelMethod
     let segments: [SegmentC]
     /// 0 continue, 1 skipSegment, 2 returnMissing.
@@ -259,14 +253,16 @@ final class MiningModelC: Sendable {
 
     init(header: ModelHeader, method: MultipleModelMethod, segments: [SegmentC], missingTreatment: UInt8,
          missingThreshold: Double) {
-        self.header = header
         self.method = method
         self.segments = segments
         self.models = segments.map(\.model)
         self.alwaysSelected = segments.map { if case .constant(true) = $0.predicate { return true } else { return false } }
         self.missingTreatment = missingTreatment
         self.missingThreshold = missingThreshold
+        super.init(header: header)
     }
+
+    override func body(_ ctx: RowContext) throws(ScoringError) -> Prediction { try ctx.evaluateMining(self) }
 }
 
 // MARK: - NeuralNetwork
@@ -305,20 +301,21 @@ enum NeuralOutputC: Sendable {
 }
 
 /// A compiled `NeuralNetwork`.
-final class NeuralNetworkC: Sendable {
-    let header: ModelHeader
+final class NeuralNetworkC: ModelNode {
     let inputs: [Expr]
     let layers: [LayerC]
     let outputs: [NeuralOutputC]
     let unitCount: Int
 
     init(header: ModelHeader, inputs: [Expr], layers: [LayerC], outputs: [NeuralOutputC], unitCount: Int) {
-        self.header = header
         self.inputs = inputs
         self.layers = layers
         self.outputs = outputs
         self.unitCount = unitCount
+        super.init(header: header)
     }
+
+    override func body(_ ctx: RowContext) throws(ScoringError) -> Prediction { try ctx.evaluateNeural(self) }
 }
 
 // MARK: - NaiveBayesModel
@@ -334,16 +331,17 @@ enum BayesInputC: Sendable {
 }
 
 /// A compiled `NaiveBayesModel`.
-final class NaiveBayesC: Sendable {
-    let header: ModelHeader
+final class NaiveBayesC: ModelNode {
     let priorCounts: [Double]
     let inputs: [BayesInputC]
     let threshold: Double
 
     init(header: ModelHeader, priorCounts: [Double], inputs: [BayesInputC], threshold: Double) {
-        self.header = header
         self.priorCounts = priorCounts
         self.inputs = inputs
         self.threshold = threshold
+        super.init(header: header)
     }
+
+    override func body(_ ctx: RowContext) throws(ScoringError) -> Prediction { try ctx.evaluateNaiveBayes(self) }
 }

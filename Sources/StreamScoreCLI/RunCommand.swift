@@ -74,8 +74,8 @@ struct RunCommand: AsyncParsableCommand {
     @Option(name: .customLong("demo-rate"), help: "Synthetic events per second in demo mode.")
     var demoRate = 2_000.0
 
-    @Option(name: .customLong("test-scorer-delay-ms"), help: ArgumentHelp("Test hook: slow the scorer by this many ms per batch.", visibility: .hidden))
-    var testScorerDelayMs: Int?
+    @Option(name: .customLong("test-batch-delay-ms"), help: ArgumentHelp("Test hook: slow each subscriber by this many ms per batch.", visibility: .hidden))
+    var testBatchDelayMs: Int?
 
     func validate() throws {
         let names = subscribers.split(separator: ",").map(String.init)
@@ -143,7 +143,7 @@ struct RunCommand: AsyncParsableCommand {
         settings.scoresTopic = scoresTopic
         settings.batchSize = batchSize
         settings.batchLinger = .milliseconds(batchLingerMs)
-        settings.scorerDelay = testScorerDelayMs.map { .milliseconds($0) }
+        settings.testBatchDelay = testBatchDelayMs.map { .milliseconds($0) }
         let wanted = Set(subscribers.split(separator: ",").map(String.init))
         var services: [any Service] = []
         var statuses: [SubscriberStatus] = []
