@@ -83,15 +83,21 @@ let package = Package(
             resources: [.copy("Resources")],
             swiftSettings: settings
         ),
-        .testTarget(name: "KafkaTests", dependencies: ["Kafka"], swiftSettings: settings),
+        .target(
+            name: "TestSupport",
+            dependencies: ["Kafka", .product(name: "Logging", package: "swift-log")],
+            path: "Tests/TestSupport",
+            swiftSettings: settings
+        ),
+        .testTarget(name: "KafkaTests", dependencies: ["Kafka", "TestSupport"], swiftSettings: settings),
         .testTarget(name: "EventsTests", dependencies: ["Events"], resources: [.copy("Fixtures")], swiftSettings: settings),
         .testTarget(name: "FeaturesTests", dependencies: ["Features", "Events"], swiftSettings: settings),
         .testTarget(name: "ScoringTests", dependencies: ["Scoring"], swiftSettings: settings),
-        .testTarget(name: "StoreTests", dependencies: ["Store", "Features"], swiftSettings: settings),
+        .testTarget(name: "StoreTests", dependencies: ["Store", "Features", "TestSupport"], swiftSettings: settings),
         .testTarget(
             name: "PipelineTests",
             dependencies: [
-                "Pipeline", "Kafka", "Store", "Scoring",
+                "Pipeline", "Kafka", "Store", "Scoring", "HTTPAPI", "TestSupport",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
             ],
             swiftSettings: settings

@@ -45,9 +45,9 @@ public final class CounterSubscriber: Service, Sendable {
         testBatchDelay = settings.testBatchDelay
         var consumerSettings = KafkaConsumerSettings(topic: settings.topic, groupID: group)
         // Counting is cheap per event: larger batches mean fewer transactions.
-        consumerSettings.maxBatchSize = max(settings.batchSize, 5_000)
+        consumerSettings.maxBatchSize = settings.counterBatchSize
         consumerSettings.maxBatchLinger = max(settings.batchLinger, .milliseconds(20))
-        consumerSettings.maxBufferedRecords = max(settings.maxBufferedRecords, 50_000)
+        consumerSettings.maxBufferedRecords = max(settings.maxBufferedRecords, settings.counterBatchSize * 4)
         let hooks = AssignmentHooks(
             onAssign: { partitions in
                 let stored = try blockingRead { try await store.offsets(scope) }
@@ -72,7 +72,7 @@ public final class CounterSubscriber: Service, Sendable {
                 group.addTask {
                     while !Task.isCancelled {
                         let lag = computeLag(self.consumer, tracker: self.tracker, gauges: self.lagGauges)
-                        self.status.update { $0.lag = lag }
+                        self.status.update { $0.lag = lag ?? -1 }
                         try? await Task.sleep(for: .milliseconds(250))
                     }
                 }

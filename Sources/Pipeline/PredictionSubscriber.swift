@@ -25,6 +25,8 @@ public struct SubscriberSettings: Sendable {
     public var batchSize: Int = 1_000
     /// Longest wait for a batch to fill.
     public var batchLinger: Duration = .milliseconds(5)
+    /// Most events per counter-subscriber batch (counting is cheap: larger batches, fewer transactions).
+    public var counterBatchSize: Int = 5_000
     /// Most records buffered between the poll thread and the pipeline before partitions pause.
     public var maxBufferedRecords: Int = 20_000
     /// Profiles kept in the enrichment cache.
@@ -131,7 +133,7 @@ public final class PredictionSubscriber: Service, Sendable {
     private func reportLag() async {
         while !Task.isCancelled {
             let lag = computeLag(consumer, tracker: tracker, gauges: lagGauges)
-            status.update { $0.lag = lag }
+            status.update { $0.lag = lag ?? -1 }
             try? await Task.sleep(for: .milliseconds(250))
         }
     }

@@ -19,8 +19,9 @@ public final class SubscriberStatus: Sendable {
         public var processed: Int = 0
         /// Malformed messages skipped (and, for prediction, dead-lettered).
         public var malformed: Int = 0
-        /// Messages behind the log end, summed over assigned partitions.
-        public var lag: Int64 = 0
+        /// Messages behind the log end, summed over assigned partitions; -1 until known (before the
+        /// first assignment, or while a partition's log end is not yet known).
+        public var lag: Int64 = -1
         /// Profiles scored (prediction only).
         public var scored: Int = 0
         /// Store commits rejected because another instance owns the partition.
@@ -112,11 +113,15 @@ final class OffsetTracker: Sendable {
     var current: [Int32: Int64] { offsets.withLock { $0 } }
 }
 
-/// Computes lag = high watermark − stored next offset (log start when nothing is stored), summed.
-func computeLag<V>(_ consumer: KafkaConsumer<V>, tracker: OffsetTracker, gauges: LagGauges) -> Int64 {
+/// Computes lag = high watermark − stored next offset (log start when nothing is stored), summed;
+/// `nil` while nothing is assigned or a partition's watermarks are not known yet.
+func computeLag<V>(_ consumer: KafkaConsumer<V>, tracker: OffsetTracker, gauges: LagGauges) -> Int64? {
     let stored = tracker.current
+    let assigned = consumer.assignedPartitions
+    let watermarks = consumer.watermarks()
+    guard !assigned.isEmpty, assigned.allSatisfy({ (watermarks[$0]?.high ?? -1) >= 0 }) else { return nil }
     var total: Int64 = 0
-    for (partition, marks) in consumer.watermarks() where marks.high >= 0 {
+    for (partition, marks) in watermarks where marks.high >= 0 {
         let next = stored[partition] ?? max(marks.low, 0)
         let lag = max(0, marks.high - next)
         gauges.set(partition: partition, lag: lag)

@@ -64,6 +64,17 @@ final class Compiler {
     let global = Scope(parent: nil)
     /// The top-level MiningSchema element (treatments for inputs).
     var topMiningFields: [String: XElement] = [:]
+    /// Every field name the document refers to (outside field definitions); output fields of chain segments
+    /// that nobody refers to are not computed.
+    var referencedNames: Set<String> = []
+
+    func collectReferences(_ el: XElement) {
+        let definitions: Set<String> = ["OutputField", "DataField", "DerivedField", "DefineFunction", "ParameterField"]
+        if !definitions.contains(el.name) {
+            for key in ["field", "name", "fieldName"] { if let v = el.attr(key) { referencedNames.insert(v) } }
+        }
+        for c in el.children { collectReferences(c) }
+    }
 
     init(file: String) { self.file = file }
 
@@ -135,6 +146,7 @@ final class Compiler {
 
     func compile(_ root: XElement) throws(PMMLError) -> (Program, ModelNode, XElement) {
         guard root.name == "PMML" else { throw fail(root, "the root element is not <PMML>") }
+        collectReferences(root)
         if let v = root.attr("version"), !(v.hasPrefix("4.") || v.hasPrefix("3.")) {
             throw fail(root, "unsupported PMML version \(v)")
         }

@@ -22,7 +22,7 @@ struct Indicator: Sendable {
 /// Used when every segment is an always-selected TreeModel made of plain comparisons. Rows with a missing
 /// value in any tested field, or reaching a null leaf, are scored by the general evaluator (`fallback`),
 /// so results are identical.
-final class TreeEnsembleC: ModelNode {
+final class TreeEnsembleC: ModelNode, @unchecked Sendable {
     let fallback: MiningModelC
     let nodes: Flat<FastNode>
     /// Leaf id per node (-1 for tests, -2 for null leaves).

@@ -444,7 +444,7 @@ extension RowContext {
     func evaluateRegression(_ m: RegressionModelC) throws(ScoringError) -> Prediction {
         let h = m.header
         if h.function == .regression {
-            guard let y = try tableValue(m.tables[0], h) else { return .missing }
+            guard let y = try tableValue(m.tableList.base[0], h) else { return .missing }
             switch m.normalization {
             case .none: return Prediction(status: 1, value: y)
             case .softmax, .logit: return Prediction(status: 1, value: link(.logit, y, h))
@@ -453,10 +453,10 @@ extension RowContext {
             }
         }
         let off = h.probOffset
-        for k in 0..<m.tables.count {
-            let t = m.tables[k]
-            guard let y = try tableValue(t, h) else { return .missing }
-            probs[off + t.category] = y
+        let list = m.tableList.base
+        for k in 0..<m.tableList.count {
+            guard let y = try tableValue(list[k], h) else { return .missing }
+            probs[off + list[k].category] = y
         }
         let tables = m.tables
         let count = tables.count
@@ -554,7 +554,7 @@ extension RowContext {
                 var selected = m.alwaysSelected[i]
                 if !selected { selected = try evalPred(m.segments[i].predicate) == Tri.yes }
                 if selected {
-                    lastPrediction = try evaluate(m.models[i])
+                    lastPrediction = try evaluate(m.models.base[i])
                     last = i
                     if m.method == .selectFirst { break }
                 }
@@ -581,7 +581,7 @@ extension RowContext {
         if p.status == 0 { return p }
         if (p.status == 2) != (h.function == .classification) { return .missing }
         if p.status == 1 { return p }
-        let child = m.models[index].header
+        let child = m.models.base[index].header
         let map = m.segments[index].categoryMap
         let n = h.categories.count
         for i in 0..<n { probs[h.probOffset + i] = 0 }

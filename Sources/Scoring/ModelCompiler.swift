@@ -163,6 +163,7 @@ extension Compiler {
         var specs: [OutputSpec] = []
         for o in out.children(named: "OutputField") {
             let name = try required(o, "name")
+            if !referencedNames.contains(name) { continue }
             if o.attr("segmentId") != nil { throw fail(o, "OutputField segmentId is not supported") }
             let feature = o.attr("feature") ?? "predictedValue"
             var type = try dataType(o.attr("dataType"), o)

@@ -164,13 +164,16 @@ final class RegressionTableC: Sendable {
 }
 
 /// A compiled `RegressionModel`.
-final class RegressionModelC: ModelNode {
+final class RegressionModelC: ModelNode, @unchecked Sendable {
     let tables: [RegressionTableC]
+    /// The tables again, for pointer access in the hot path.
+    let tableList: Flat<RegressionTableC>
     let normalization: NormalizationMethod
     let ordinal: Bool
 
     init(header: ModelHeader, tables: [RegressionTableC], normalization: NormalizationMethod, ordinal: Bool) {
         self.tables = tables
+        self.tableList = Flat(tables)
         self.normalization = normalization
         self.ordinal = ordinal
         super.init(header: header)
@@ -193,7 +196,7 @@ struct TestNode: Sendable {
 }
 
 /// A compiled `TreeModel`: PMML's ordered-children semantics lowered to binary tests.
-final class TreeModelC: ModelNode {
+final class TreeModelC: ModelNode, @unchecked Sendable {
     let nodes: [TestNode]
     let root: Int32
     let predicates: [Pred]
@@ -241,22 +244,22 @@ struct SegmentC: Sendable {
 }
 
 /// A compiled `MiningModel` with `Segmentation`.
-final class MiningModelC: ModelNode {
+final class MiningModelC: ModelNode, @unchecked Sendable {
     let method: MultipleModelMethod
     let segments: [SegmentC]
     /// 0 continue, 1 skipSegment, 2 returnMissing.
     let missingTreatment: UInt8
     let missingThreshold: Double
     /// Segment models and whether their predicate is the constant `True` (hot-path copies of `segments`).
-    let models: [ModelNode]
-    let alwaysSelected: [Bool]
+    let models: Flat<ModelNode>
+    let alwaysSelected: Flat<Bool>
 
     init(header: ModelHeader, method: MultipleModelMethod, segments: [SegmentC], missingTreatment: UInt8,
          missingThreshold: Double) {
         self.method = method
         self.segments = segments
-        self.models = segments.map(\.model)
-        self.alwaysSelected = segments.map { if case .constant(true) = $0.predicate { return true } else { return false } }
+        self.models = Flat(segments.map(\.model))
+        self.alwaysSelected = Flat(segments.map { if case .constant(true) = $0.predicate { return true } else { return false } })
         self.missingTreatment = missingTreatment
         self.missingThreshold = missingThreshold
         super.init(header: header)
@@ -301,7 +304,7 @@ enum NeuralOutputC: Sendable {
 }
 
 /// A compiled `NeuralNetwork`.
-final class NeuralNetworkC: ModelNode {
+final class NeuralNetworkC: ModelNode, @unchecked Sendable {
     let inputs: [Expr]
     let layers: [LayerC]
     let outputs: [NeuralOutputC]
@@ -331,7 +334,7 @@ enum BayesInputC: Sendable {
 }
 
 /// A compiled `NaiveBayesModel`.
-final class NaiveBayesC: ModelNode {
+final class NaiveBayesC: ModelNode, @unchecked Sendable {
     let priorCounts: [Double]
     let inputs: [BayesInputC]
     let threshold: Double

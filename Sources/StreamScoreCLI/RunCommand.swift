@@ -59,6 +59,9 @@ struct RunCommand: AsyncParsableCommand {
     @Option(name: .customLong("batch-size"), help: "Most events per pipeline batch.")
     var batchSize = 1_000
 
+    @Option(name: .customLong("counter-batch-size"), help: "Most events per counter-subscriber batch.")
+    var counterBatchSize = 5_000
+
     @Option(name: .customLong("batch-linger-ms"), help: "Longest wait (ms) for a batch to fill.")
     var batchLingerMs = 5
 
@@ -84,7 +87,7 @@ struct RunCommand: AsyncParsableCommand {
         }
         guard parseHostPort(http) != nil else { throw ValidationError("--http '\(http)' is not HOST:PORT (e.g. 127.0.0.1:8080)") }
         guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("--log-level '\(logLevel)' is not one of trace, debug, info, notice, warning, error") }
-        guard batchSize >= 1, batchLingerMs >= 0, partitions >= 1 else { throw ValidationError("--batch-size, --partitions must be ≥ 1 and --batch-linger-ms ≥ 0") }
+        guard batchSize >= 1, counterBatchSize >= 1, batchLingerMs >= 0, partitions >= 1 else { throw ValidationError("--batch-size, --counter-batch-size, --partitions must be ≥ 1 and --batch-linger-ms ≥ 0") }
     }
 
     func run() async throws {
@@ -143,6 +146,7 @@ struct RunCommand: AsyncParsableCommand {
         settings.scoresTopic = scoresTopic
         settings.batchSize = batchSize
         settings.batchLinger = .milliseconds(batchLingerMs)
+        settings.counterBatchSize = counterBatchSize
         settings.testBatchDelay = testBatchDelayMs.map { .milliseconds($0) }
         let wanted = Set(subscribers.split(separator: ",").map(String.init))
         var services: [any Service] = []

@@ -1,70 +1,7 @@
 import Foundation
 import Kafka
 import Testing
-
-/// Locates a binary built by `swift build` next to the test bundle.
-func builtProduct(_ name: String) -> URL {
-    let testBinary = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
-    var dir = testBinary.deletingLastPathComponent()
-    while !FileManager.default.fileExists(atPath: dir.appendingPathComponent(name).path), dir.path != "/" {
-        dir = dir.deletingLastPathComponent()
-    }
-    return dir.appendingPathComponent(name)
-}
-
-/// Runs a command to completion and returns its stdout.
-@discardableResult
-func runTool(_ path: String, _ args: [String], stdin: Data? = nil) throws -> (status: Int32, stdout: Data) {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: path)
-    process.arguments = args
-    let out = Pipe()
-    process.standardOutput = out
-    process.standardError = FileHandle.nullDevice
-    let input = Pipe()
-    if stdin != nil { process.standardInput = input }
-    try process.run()
-    if let stdin {
-        input.fileHandleForWriting.write(stdin)
-        try input.fileHandleForWriting.close()
-    }
-    let data = out.fileHandleForReading.readDataToEndOfFile()
-    process.waitUntilExit()
-    return (process.terminationStatus, data)
-}
-
-/// A `streamscore broker` child process.
-final class BrokerProcess {
-    let process = Process()
-    let bootstrap: String
-
-    init(partitions: Int, topic: String) throws {
-        process.executableURL = builtProduct("streamscore")
-        process.arguments = ["broker", "--partitions", "\(partitions)", "--topic", topic]
-        let out = Pipe()
-        process.standardOutput = out
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        // The first line on stdout is `bootstrap: HOST:PORT`.
-        var line = Data()
-        while true {
-            let byte = out.fileHandleForReading.readData(ofLength: 1)
-            if byte.isEmpty || byte == Data("\n".utf8) { break }
-            line.append(byte)
-        }
-        let text = String(decoding: line, as: UTF8.self)
-        guard text.hasPrefix("bootstrap: ") else {
-            process.terminate()
-            throw KafkaError(.broker, "streamscore broker printed '\(text)'")
-        }
-        bootstrap = String(text.dropFirst("bootstrap: ".count))
-    }
-
-    func stop() {
-        process.terminate()
-        process.waitUntilExit()
-    }
-}
+import TestSupport
 
 @Suite("Interop with kcat and a standalone `streamscore broker`", .serialized, .timeLimit(.minutes(2)))
 struct KcatInteropTests {

@@ -6,6 +6,7 @@ import Scoring
 import Store
 import Synchronization
 import Testing
+import TestSupport
 
 /// Both subscribers in-process against the embedded broker, fed the dirty reference stream.
 @Suite("Subscribers end to end (in-process)", .serialized, .timeLimit(.minutes(3)))

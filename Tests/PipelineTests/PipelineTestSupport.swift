@@ -4,57 +4,7 @@ import Kafka
 import Logging
 import Store
 import Testing
-
-/// Paths of the shared oracles (`<repo>/../shared`) and of built products.
-enum Shared {
-    static let repo: URL = {
-        var dir = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
-        while !FileManager.default.fileExists(atPath: dir.appendingPathComponent("Package.swift").path), dir.path != "/" {
-            dir = dir.deletingLastPathComponent()
-        }
-        return dir
-    }()
-    static let root = repo.deletingLastPathComponent().appendingPathComponent("shared")
-    static func reference(_ name: String) -> URL { root.appendingPathComponent("reference/\(name)") }
-    static func model(_ name: String) -> URL { root.appendingPathComponent("models/\(name)") }
-
-    /// Lines of a JSONL file as bytes, 1-based line numbers preserved by index + 1.
-    static func lines(_ name: String) throws -> [[UInt8]] {
-        let data = try Data(contentsOf: reference(name))
-        var lines = data.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false).map(Array.init)
-        if lines.last?.isEmpty == true { lines.removeLast() }
-        return lines
-    }
-
-    /// A CSV with a header as dictionaries (the oracle files have no quoted fields).
-    static func csv(_ name: String) throws -> [[String: String]] {
-        let text = try String(contentsOf: reference(name), encoding: .utf8)
-        var rows = text.split(separator: "\n").map { $0.split(separator: ",", omittingEmptySubsequences: false).map(String.init) }
-        let header = rows.removeFirst()
-        return rows.map { Dictionary(uniqueKeysWithValues: zip(header, $0)) }
-    }
-
-    /// The built `streamscore` executable next to the test bundle.
-    static var streamscore: URL {
-        var dir = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent()
-        while !FileManager.default.fileExists(atPath: dir.appendingPathComponent("streamscore").path), dir.path != "/" {
-            dir = dir.deletingLastPathComponent()
-        }
-        return dir.appendingPathComponent("streamscore")
-    }
-
-    static func tempDir(_ prefix: String) throws -> URL {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("\(prefix)-\(UUID().uuidString.prefix(8))")
-        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-        return dir
-    }
-
-    static let logger: Logger = {
-        var l = Logger(label: "pipeline-tests")
-        l.logLevel = ProcessInfo.processInfo.environment["TEST_LOG"] == "1" ? .debug : .warning
-        return l
-    }()
-}
+import TestSupport
 
 /// The reference stream produced into a topic as the contract says: each line byte for byte, keyed
 /// by customer_id (a malformed line without a readable customer id gets a null key).

@@ -3,6 +3,7 @@ import Features
 import Foundation
 import Store
 import Testing
+import TestSupport
 
 @Suite("Engine store", .serialized)
 struct StoreTests {

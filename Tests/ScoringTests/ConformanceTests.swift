@@ -1,0 +1,65 @@
+import Foundation
+import Testing
+@testable import Scoring
+
+/// Every row of the shared expected files must match JPMML within 1e-12.
+@Suite("Conformance with JPMML on the shared models")
+struct ConformanceTests {
+    @Test(arguments: ["logreg", "tree", "forest", "gbc"])
+    func matchesJPMML(model: String) throws {
+        let compiled = try CompiledModel.load(contentsOf: SharedModels.url("\(model).pmml"))
+        let rows = try SharedModels.expected(model)
+        #expect(rows.count == 2000)
+        var worst = 0.0
+        var failures = 0
+        for (i, r) in rows.enumerated() {
+            let p = try compiled.score(compiled.makeRow(r.values))
+            let d = abs(p - r.pJPMML)
+            worst = max(worst, d)
+            if d > 1e-12 {
+                failures += 1
+                if failures < 5 { Issue.record("\(model) row \(i): \(p) vs \(r.pJPMML)") }
+            }
+        }
+        #expect(failures == 0, "\(model): worst difference \(worst)")
+    }
+
+    @Test(arguments: ["logreg", "tree", "forest", "gbc"])
+    func batchMatchesSingle(model: String) throws {
+        let compiled = try CompiledModel.load(contentsOf: SharedModels.url("\(model).pmml"))
+        let rows = try SharedModels.expected(model).prefix(300).map { compiled.makeRow($0.values) }
+        let batch = compiled.scoreBatch(Array(rows))
+        for (row, result) in zip(rows, batch) {
+            #expect(try result.get() == compiled.score(row))
+        }
+    }
+
+    @Test func versionAndTarget() throws {
+        let m = try CompiledModel.load(contentsOf: SharedModels.url("logreg.pmml"))
+        #expect(m.version.hasPrefix("logreg.pmml-"))
+        #expect(m.version.count == "logreg.pmml-".count + 12)
+        #expect(m.targetCategory == "1")
+        #expect(m.inputFields.map(\.name) == ["tenure_days", "plan", "monthly_charges", "page_views_30d",
+                                               "pricing_views_30d", "cancel_views_30d", "support_calls_30d",
+                                               "complaints_30d", "days_since_last_visit"])
+        #expect(m.inputFields[1].allowedValues == ["basic", "premium", "standard"])
+    }
+}
+
+/// Reports how many rows match JPMML bit for bit (informational).
+@Suite("Bitwise agreement (informational)")
+struct BitwiseReport {
+    @Test(arguments: ["logreg", "tree", "forest", "gbc"])
+    func report(model: String) throws {
+        let compiled = try CompiledModel.load(contentsOf: SharedModels.url("\(model).pmml"))
+        let rows = try SharedModels.expected(model)
+        var exact = 0
+        var worst = 0.0
+        for r in rows {
+            let p = try compiled.score(compiled.makeRow(r.values))
+            if p == r.pJPMML { exact += 1 }
+            worst = max(worst, abs(p - r.pJPMML))
+        }
+        print("BITWISE \(model): \(exact)/\(rows.count) identical, worst |Δ| = \(worst)")
+    }
+}

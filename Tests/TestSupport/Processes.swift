@@ -1,0 +1,196 @@
+import Foundation
+import Kafka
+import Logging
+
+/// Locates a binary built by `swift build` next to the test bundle.
+public func builtProduct(_ name: String) -> URL {
+    let testBinary = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
+    var dir = testBinary.deletingLastPathComponent()
+    while !FileManager.default.fileExists(atPath: dir.appendingPathComponent(name).path), dir.path != "/" {
+        dir = dir.deletingLastPathComponent()
+    }
+    return dir.appendingPathComponent(name)
+}
+
+/// Runs a command to completion and returns its stdout.
+@discardableResult
+public func runTool(_ path: String, _ args: [String], stdin: Data? = nil) throws -> (status: Int32, stdout: Data) {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: path)
+    process.arguments = args
+    let out = Pipe()
+    process.standardOutput = out
+    process.standardError = FileHandle.nullDevice
+    let input = Pipe()
+    if stdin != nil { process.standardInput = input }
+    try process.run()
+    if let stdin {
+        input.fileHandleForWriting.write(stdin)
+        try input.fileHandleForWriting.close()
+    }
+    let data = out.fileHandleForReading.readDataToEndOfFile()
+    process.waitUntilExit()
+    return (process.terminationStatus, data)
+}
+
+/// A `streamscore broker` child process.
+public final class BrokerProcess {
+    let process = Process()
+    /// The bootstrap address the broker printed.
+    public let bootstrap: String
+
+    public init(partitions: Int, topic: String) throws {
+        process.executableURL = builtProduct("streamscore")
+        process.arguments = ["broker", "--partitions", "\(partitions)", "--topic", topic]
+        let out = Pipe()
+        process.standardOutput = out
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        // The first line on stdout is `bootstrap: HOST:PORT`.
+        var line = Data()
+        while true {
+            let byte = out.fileHandleForReading.readData(ofLength: 1)
+            if byte.isEmpty || byte == Data("\n".utf8) { break }
+            line.append(byte)
+        }
+        let text = String(decoding: line, as: UTF8.self)
+        guard text.hasPrefix("bootstrap: ") else {
+            process.terminate()
+            throw KafkaError(.broker, "streamscore broker printed '\(text)'")
+        }
+        bootstrap = String(text.dropFirst("bootstrap: ".count))
+    }
+
+    public func stop() {
+        process.terminate()
+        process.waitUntilExit()
+    }
+}
+
+
+/// Paths of the shared oracles (`<repo>/../shared`) and of built products.
+public enum Shared {
+    public static let repo: URL = {
+        var dir = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+        while !FileManager.default.fileExists(atPath: dir.appendingPathComponent("Package.swift").path), dir.path != "/" {
+            dir = dir.deletingLastPathComponent()
+        }
+        return dir
+    }()
+    public static let root = repo.deletingLastPathComponent().appendingPathComponent("shared")
+    public static func reference(_ name: String) -> URL { root.appendingPathComponent("reference/\(name)") }
+    public static func model(_ name: String) -> URL { root.appendingPathComponent("models/\(name)") }
+
+    /// Lines of a JSONL file as bytes, 1-based line numbers preserved by index + 1.
+    public static func lines(_ name: String) throws -> [[UInt8]] {
+        let data = try Data(contentsOf: reference(name))
+        var lines = data.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false).map(Array.init)
+        if lines.last?.isEmpty == true { lines.removeLast() }
+        return lines
+    }
+
+    /// A CSV with a header as dictionaries (the oracle files have no quoted fields).
+    public static func csv(_ name: String) throws -> [[String: String]] {
+        let text = try String(contentsOf: reference(name), encoding: .utf8)
+        var rows = text.split(separator: "\n").map { $0.split(separator: ",", omittingEmptySubsequences: false).map(String.init) }
+        let header = rows.removeFirst()
+        return rows.map { Dictionary(uniqueKeysWithValues: zip(header, $0)) }
+    }
+
+    /// The built `streamscore` executable next to the test bundle.
+    public static var streamscore: URL {
+        var dir = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent()
+        while !FileManager.default.fileExists(atPath: dir.appendingPathComponent("streamscore").path), dir.path != "/" {
+            dir = dir.deletingLastPathComponent()
+        }
+        return dir.appendingPathComponent("streamscore")
+    }
+
+    public static func tempDir(_ prefix: String) throws -> URL {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("\(prefix)-\(UUID().uuidString.prefix(8))")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        return dir
+    }
+
+    public static let logger: Logger = {
+        var l = Logger(label: "pipeline-tests")
+        l.logLevel = ProcessInfo.processInfo.environment["TEST_LOG"] == "1" ? .debug : .warning
+        return l
+    }()
+}
+
+
+/// A `streamscore run` child process, with its HTTP address (from the `http:` line it prints).
+public final class EngineProcess: @unchecked Sendable {
+    // @unchecked: `process` is only started, signalled and waited on; `lines` is behind `lock`.
+    public let process = Process()
+    public private(set) var http = ""
+    private let lock = NSLock()
+    private var lines: [String] = []
+    public let stderrFile: URL
+
+    /// Starts `streamscore run ARGS --http 127.0.0.1:0` and waits for its HTTP line.
+    public init(_ args: [String], logDir: URL, name: String) throws {
+        process.executableURL = builtProduct("streamscore")
+        process.arguments = ["run", "--http", "127.0.0.1:0"] + args
+        let out = Pipe()
+        process.standardOutput = out
+        stderrFile = logDir.appendingPathComponent("\(name).stderr")
+        FileManager.default.createFile(atPath: stderrFile.path, contents: nil)
+        process.standardError = try FileHandle(forWritingTo: stderrFile)
+        try process.run()
+        let reader = out.fileHandleForReading
+        let deadline = Date().addingTimeInterval(60)
+        var buffer = Data()
+        while http.isEmpty && Date() < deadline {
+            let chunk = reader.availableData
+            if chunk.isEmpty { break }
+            buffer.append(chunk)
+            for line in String(decoding: buffer, as: UTF8.self).split(separator: "\n") where line.hasPrefix("http: ") {
+                http = String(line.dropFirst("http: ".count)).trimmingCharacters(in: .whitespaces)
+            }
+        }
+        if http.hasSuffix("/") { http.removeLast() }
+        guard !http.isEmpty else {
+            process.terminate()
+            let err = (try? String(contentsOf: stderrFile, encoding: .utf8)) ?? ""
+            throw EngineProcessError(message: "engine did not print its HTTP address: \(err.suffix(800))")
+        }
+    }
+
+    /// GET a path and return the body.
+    public func get(_ path: String) throws -> Data {
+        let result = try runTool("/usr/bin/curl", ["-s", "--max-time", "5", http + path])
+        return result.stdout
+    }
+
+    /// The `/status` subscribers as name → (processed, malformed, lag, partitions).
+    public func status() -> [String: (processed: Int, malformed: Int, lag: Int, partitions: Int)] {
+        guard let data = try? get("/status"),
+              let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
+              let subs = object["subscribers"] as? [[String: Any]] else { return [:] }
+        var result: [String: (processed: Int, malformed: Int, lag: Int, partitions: Int)] = [:]
+        for s in subs {
+            guard let name = s["name"] as? String else { continue }
+            result[name] = ((s["processed"] as? Int) ?? 0, (s["malformed"] as? Int) ?? 0, (s["lag"] as? Int) ?? -1,
+                            (s["assigned_partitions"] as? [Any])?.count ?? 0)
+        }
+        return result
+    }
+
+    /// Sends a signal.
+    public func signal(_ sig: Int32) { kill(process.processIdentifier, sig) }
+
+    /// Waits for the exit, up to `timeout`; returns the exit status, or nil on time-out.
+    public func waitExit(timeout: TimeInterval) -> Int32? {
+        let deadline = Date().addingTimeInterval(timeout)
+        while process.isRunning && Date() < deadline { usleep(20_000) }
+        return process.isRunning ? nil : process.terminationStatus
+    }
+}
+
+/// An engine child process misbehaved.
+public struct EngineProcessError: Error, CustomStringConvertible {
+    public let message: String
+    public var description: String { message }
+}
