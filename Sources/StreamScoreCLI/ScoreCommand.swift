@@ -1,0 +1,102 @@
+import ArgumentParser
+import Store
+import Foundation
+import Scoring
+
+/// `streamscore score`: batch scoring of a CSV with the same compiled model the stream uses.
+struct ScoreCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "score",
+        abstract: "Score a CSV of raw model fields; writes the input with a `probability` column appended."
+    )
+
+    @Option(help: "The PMML model.")
+    var model: String
+
+    @Option(help: "Input CSV (RFC 4180) with a header of raw field names; an empty cell is a missing value.")
+    var input: String
+
+    @Option(help: "Output CSV (default: stdout).")
+    var output: String?
+
+    func run() throws {
+        let compiled: CompiledModel
+        do {
+            compiled = try CompiledModel.load(contentsOf: URL(fileURLWithPath: model))
+        } catch {
+            printError("streamscore score: model '\(model)': \(error)")
+            throw ExitCode(2)
+        }
+        guard FileManager.default.isReadableFile(atPath: input) else {
+            printError("streamscore score: cannot read input '\(input)': check the path")
+            throw ExitCode(2)
+        }
+        let out: FileHandle
+        if let output {
+            guard FileManager.default.createFile(atPath: output, contents: nil), let handle = FileHandle(forWritingAtPath: output) else {
+                printError("streamscore score: cannot write output '\(output)'")
+                throw ExitCode(2)
+            }
+            out = handle
+        } else {
+            out = FileHandle.standardOutput
+        }
+        let progress = Progress(label: "scored")
+        var rowErrors = 0
+        do {
+            let rows = try CSVBatchScorer(model: compiled).run(input: URL(fileURLWithPath: input), output: out,
+                                                               progress: { progress.update($0, of: 0) },
+                                                               onRowError: { row, error in
+                                                                   rowErrors += 1
+                                                                   if rowErrors <= 10 { printError("row \(row): \(error)") }
+                                                               })
+            progress.update(rows, of: rows)
+            progress.finish()
+        } catch {
+            printError("streamscore score: \(input): \(error)")
+            throw ExitCode(2)
+        }
+        if output != nil { try? out.close() }
+        if rowErrors > 0 { printError("\(rowErrors) row(s) could not be scored (empty probability cell)") }
+    }
+}
+
+/// `streamscore profiles …`.
+struct ProfilesCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "profiles",
+        abstract: "Manage customer profiles.",
+        subcommands: [ImportCommand.self]
+    )
+
+    /// `streamscore profiles import --store URL CUSTOMERS.csv`.
+    struct ImportCommand: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "import",
+            abstract: "Import a CRM export (customer_id,tenure_days,plan,monthly_charges) in one transaction."
+        )
+
+        @Option(help: "State store: sqlite:PATH or postgres://user[:pw]@host:port/db.")
+        var store = "sqlite:streamscore.db"
+
+        @Argument(help: "The CRM export CSV.")
+        var file: String
+
+        func run() async throws {
+            do {
+                guard let data = FileManager.default.contents(atPath: file) else {
+                    throw StartupError(message: "cannot read '\(file)': check the path")
+                }
+                let records = try startup("import") { try CustomerCSV.parse(data, file: file) }
+                let url = try startup("--store") { try StoreURL(parsing: store) }
+                let engineStore = try await startupAsync("store \(url)") { try await StoreFactory.open(url) }
+                try await startupAsync("import into \(url)") { try await engineStore.importCustomers(records) }
+                try await engineStore.close()
+                printError("imported \(records.count) customers into \(url)")
+            } catch let error as StartupError {
+                printError("streamscore profiles import: \(error.message)")
+                throw ExitCode(2)
+            }
+        }
+    }
+}
