@@ -1,15 +1,23 @@
 # StreamScore — the two newcomer commands are `make run` and `make test`; both install what is missing.
 SHELL := /bin/bash
 SWIFT ?= swift
-APT_PACKAGES := librdkafka-dev kcat pkg-config libsqlite3-dev
+APT_PACKAGES := librdkafka-dev kcat pkg-config libsqlite3-dev curl
+# What the test suite needs beyond the build: a browser, Prometheus and PostgreSQL for real-peer tests.
+TEST_APT_PACKAGES := chromium prometheus postgresql
 RELEASE_BIN := .build/release/streamscore
 
-.PHONY: run test bench build deps clean c-consumer
+.PHONY: run test bench build deps test-deps apt clean c-consumer
 
 ## Install missing system packages (Debian): librdkafka, kcat, SQLite headers.
 deps:
+	@$(MAKE) --no-print-directory apt PKGS="$(APT_PACKAGES)"
+
+test-deps:
+	@$(MAKE) --no-print-directory apt PKGS="$(APT_PACKAGES) $(TEST_APT_PACKAGES)"
+
+apt:
 	@missing=""; \
-	for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	for p in $(PKGS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing:$$missing"; \
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
@@ -24,20 +32,24 @@ run: deps
 	$(SWIFT) build -c release --product streamscore
 	$(RELEASE_BIN) run --demo
 
-## The test suite (Swift Testing) against the embedded broker and the shared oracles.
-test: deps
-	$(SWIFT) build --build-tests
-	$(SWIFT) test --skip-build
+## The test suite (Swift Testing) against the embedded broker, real peers (kcat, Chromium, Prometheus,
+## PostgreSQL) and the shared oracles.
+test: test-deps
+	@if [ -z "$$STREAMSCORE_TEST_POSTGRES_URL" ]; then eval "$$(bash .ci/postgres.sh)"; fi; \
+	$(SWIFT) build --build-tests && $(SWIFT) test --skip-build
 
 bench/c_consumer: bench/c_consumer.c
 	cc -O2 -o $@ $< $$(pkg-config --cflags --libs rdkafka)
 
 c-consumer: deps bench/c_consumer
 
-## Throughput and latency figures (docs/benchmarks.md); compares with a minimal C consumer.
+## Throughput and latency figures (docs/benchmarks.md); compares with a minimal C consumer. Each section
+## runs in its own process so that peak RSS is the section's own.
 bench: c-consumer
 	$(SWIFT) build -c release --product streamscore
-	$(RELEASE_BIN) bench --c-consumer bench/c_consumer
+	$(RELEASE_BIN) bench --c-consumer bench/c_consumer --only kafka,core,scoring
+	$(RELEASE_BIN) bench --c-consumer bench/c_consumer --only prediction
+	$(RELEASE_BIN) bench --c-consumer bench/c_consumer --only counter --latency-seconds 0
 
 clean:
 	rm -rf .build bench/c_consumer

@@ -70,6 +70,13 @@ public final class PredictionSubscriber: Service, Sendable {
     private let tracker: OffsetTracker
     private let lagGauges: LagGauges
     private let logger: Logger
+    private let commitHook = Mutex<(@Sendable ([Int64]) -> Void)?>(nil)
+
+    /// Registers a hook called after each committed batch with the event times (ms) of its relevant
+    /// events (the benchmark measures produce-to-commit latency with it).
+    public func onCommit(_ hook: @escaping @Sendable ([Int64]) -> Void) {
+        commitHook.withLock { $0 = hook }
+    }
 
     /// Creates the consumer (joining the group) and the stages.
     /// - Throws: `KafkaError` for a bad Kafka property.
@@ -161,6 +168,7 @@ public final class PredictionSubscriber: Service, Sendable {
                     let committed = try await self.writer.write(batch, status: self.status)
                     self.enricher.markCommitted(batch.filtered.sequence)
                     if committed {
+                        if let hook = self.commitHook.withLock({ $0 }) { hook(batch.filtered.relevant.map(\.timestamp)) }
                         self.consumer.commit(batch.filtered.source.nextOffsets)
                         self.status.recordCommitted(processed: batch.filtered.validCount, malformed: batch.filtered.malformedCount)
                     } else {

@@ -131,19 +131,28 @@ public struct CSVBatchScorer: Sendable {
 
 /// One CSV record: decoded fields plus its raw bytes (without the line terminator).
 struct CSVRecord {
+    /// Decoded fields.
     var fields: [String]
+    /// Raw bytes of the record without the line terminator.
     var raw: [UInt8]
 }
 
 /// A streaming RFC 4180 reader: quoted fields with commas, doubled quotes and line breaks; CRLF or LF.
 struct CSVReader {
+    /// The input.
     let handle: FileHandle?
+    /// Bytes per read.
     let readSize: Int
+    /// Unparsed input.
     var buffer: [UInt8] = []
+    /// Parse position in `buffer`.
     var position = 0
+    /// Whether the input is exhausted.
     var eof = false
+    /// The 1-based line of the element.
     var line = 1
 
+    /// Creates the value.
     init(handle: FileHandle?, readSize: Int, initial: [UInt8] = []) {
         self.handle = handle
         self.readSize = readSize
@@ -190,6 +199,8 @@ struct CSVReader {
     /// Parses one record starting at `start`; nil when more input is needed (unless `final`).
     private mutating func parse(from start: Int, final: Bool) throws -> (CSVRecord, Int)? {
         if start >= buffer.count { return nil }
+        let startLine = line
+        defer { if position == start && !final { line = startLine } }
         var fields: [String] = []
         var field: [UInt8] = []
         var i = start

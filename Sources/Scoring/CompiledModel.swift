@@ -20,8 +20,11 @@ public final class CompiledModel: Sendable {
     /// Whether the model is a classifier (scores are probabilities) or a regression (scores are values).
     public let isClassification: Bool
 
+    /// The compiled program.
     let program: Program
+    /// Converts raw values into prepared rows.
     let preparer: RowPreparer
+    /// The document's ModelVerification, if any.
     let verification: Verification?
 
     /// Loads, compiles and verifies (when the document has `ModelVerification`) the PMML file at `url`.
@@ -65,12 +68,12 @@ public final class CompiledModel: Sendable {
         var unknown: [String] = []
         var row = InputRow(values: [Double](repeating: .nan, count: inputFields.count),
                            states: [UInt8](repeating: SlotState.missing, count: inputFields.count),
-                           error: nil, modelID: ObjectIdentifier(self))
+                           error: nil, hasError: false, modelID: ObjectIdentifier(self))
         for (i, spec) in preparer.specs.enumerated() {
             let (v, s, e) = preparer.prepare(values[spec.name] ?? .missing, spec, &unknown)
             row.values[i] = v
             row.states[i] = s
-            if row.error == nil, let e { row.error = e }
+            if row.error == nil, let e { row.error = e; row.hasError = true }
         }
         return row
     }
@@ -80,12 +83,12 @@ public final class CompiledModel: Sendable {
         var unknown: [String] = []
         var row = InputRow(values: [Double](repeating: .nan, count: inputFields.count),
                            states: [UInt8](repeating: SlotState.missing, count: inputFields.count),
-                           error: nil, modelID: ObjectIdentifier(self))
+                           error: nil, hasError: false, modelID: ObjectIdentifier(self))
         for (i, spec) in preparer.specs.enumerated() {
             let (v, s, e) = preparer.prepare(i < values.count ? values[i] : .missing, spec, &unknown)
             row.values[i] = v
             row.states[i] = s
-            if row.error == nil, let e { row.error = e }
+            if row.error == nil, let e { row.error = e; row.hasError = true }
         }
         return row
     }
@@ -106,11 +109,13 @@ public final class CompiledModel: Sendable {
         let ctx = RowContext(program: program)
         var out: [Result<Double, ScoringError>] = []
         out.reserveCapacity(rows.count)
-        for i in rows.indices {
-            do throws(ScoringError) {
-                out.append(.success(try score(rows[i], ctx)))
-            } catch {
-                out.append(.failure(error))
+        rows.withUnsafeBufferPointer { buffer in
+            for i in 0..<buffer.count {
+                do throws(ScoringError) {
+                    out.append(.success(try score(buffer[i], ctx)))
+                } catch {
+                    out.append(.failure(error))
+                }
             }
         }
         return out
@@ -122,21 +127,24 @@ public final class CompiledModel: Sendable {
                            onError: (Int, ScoringError) -> Void = { _, _ in }) {
         let ctx = RowContext(program: program)
         results.removeAll(keepingCapacity: true)
-        for i in rows.indices {
-            do throws(ScoringError) {
-                results.append(try score(rows[i], ctx))
-            } catch {
-                results.append(.nan)
-                onError(i, error)
+        rows.withUnsafeBufferPointer { buffer in
+            for i in 0..<buffer.count {
+                do throws(ScoringError) {
+                    results.append(try score(buffer[i], ctx))
+                } catch {
+                    results.append(.nan)
+                    onError(i, error)
+                }
             }
         }
     }
 
+    /// Scores one prepared row with a reusable context.
     @inline(__always) func score(_ row: borrowing InputRow, _ ctx: RowContext) throws(ScoringError) -> Double {
         guard row.modelID == ObjectIdentifier(self), row.values.count == program.inputCount else {
             throw ScoringError(kind: .evaluation, field: nil, reason: "the row was prepared by another model")
         }
-        if let e = row.error { throw e }
+        if row.hasError, let e = row.error { throw e }
         ctx.load(row)
         let p = try ctx.evaluate(program.root)
         switch p.status {

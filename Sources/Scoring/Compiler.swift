@@ -2,8 +2,11 @@ import Foundation
 
 /// A resolved field reference at compile time.
 struct FieldInfo {
+    /// The value slot.
     let slot: Int
+    /// The data type.
     let type: PMMLDataType
+    /// The operational type.
     let optype: PMMLOpType
     /// Whether the slot is computed lazily (derived field) and must be prepared before direct reads.
     let derived: Bool
@@ -11,6 +14,7 @@ struct FieldInfo {
 
 /// Name resolution scope (DataDictionary → TransformationDictionary → model-local fields).
 final class Scope {
+    /// A scope entry.
     enum Entry {
         case resolved(FieldInfo)
         case pending(XElement, Scope)
@@ -20,47 +24,76 @@ final class Scope {
         case bound(Expr, PMMLDataType, PMMLOpType)
     }
 
+    /// The enclosing scope (nil for the global scope).
     let parent: Scope?
+    /// Names defined in this scope.
     var entries: [String: Entry] = [:]
 
+    /// Creates the value.
     init(parent: Scope?) { self.parent = parent }
 }
 
 /// A parsed DataField.
 struct DataFieldDef {
+    /// The field name.
     let name: String
+    /// The data type.
     let type: PMMLDataType?
+    /// The dataType as written.
     let rawType: String
+    /// The operational type.
     let optype: PMMLOpType
+    /// Valid values as written.
     let valid: [String]
+    /// Invalid values as written.
     let invalid: [String]
+    /// Values that mean missing, as written.
     let missing: [String]
+    /// Valid intervals (continuous fields).
     let intervals: [IntervalC]
+    /// The defining element (for error messages).
     let element: XElement
 }
 
 /// The target of a model, as seen by the compiler.
 struct TargetInfo {
+    /// The field name.
     let name: String?
+    /// The data type.
     let type: PMMLDataType
+    /// Target categories (canonical text).
     let categories: [String]
+    /// Whether the target is ordinal.
     let ordinal: Bool
 }
 
 /// Compiles a parsed PMML element tree into a `Program`.
 final class Compiler {
+    /// The document name used in errors.
     let file: String
+    /// Interned strings; a string value is encoded as its index.
     var strings: [String] = []
+    /// String → code.
     var stringCodes: [String: Int] = [:]
+    /// Field name per slot.
     var slotNames: [String] = []
+    /// Initial state per slot.
     var slotInitial: [UInt8] = []
+    /// Expression per lazily computed slot.
     var derived: [Expr?] = []
+    /// Input specifications, in input-slot order.
     var inputs: [InputSpec] = []
+    /// Public description of the inputs.
     var inputFields: [InputField] = []
+    /// Parsed DataDictionary.
     var dataFields: [String: DataFieldDef] = [:]
+    /// Size of the probability scratch so far.
     var probabilityCount = 0
+    /// DefineFunction elements by name.
     var functions: [String: XElement] = [:]
+    /// Current DefineFunction inlining depth.
     var functionDepth = 0
+    /// The global scope (DataDictionary and TransformationDictionary).
     let global = Scope(parent: nil)
     /// The top-level MiningSchema element (treatments for inputs).
     var topMiningFields: [String: XElement] = [:]
@@ -68,6 +101,7 @@ final class Compiler {
     /// that nobody refers to are not computed.
     var referencedNames: Set<String> = []
 
+    /// Collects every referenced field name under `el`.
     func collectReferences(_ el: XElement) {
         let definitions: Set<String> = ["OutputField", "DataField", "DerivedField", "DefineFunction", "ParameterField"]
         if !definitions.contains(el.name) {
@@ -76,14 +110,17 @@ final class Compiler {
         for c in el.children { collectReferences(c) }
     }
 
+    /// Creates the value.
     init(file: String) { self.file = file }
 
     // MARK: Errors and small helpers
 
+    /// An error naming the element, its line and the file.
     func fail(_ el: XElement?, _ message: String) -> PMMLError {
         PMMLError(file: file, line: el?.line, element: el?.name, message: message)
     }
 
+    /// The interned code of a string.
     func code(_ s: String) -> Double {
         if let c = stringCodes[s] { return Double(c) }
         let c = strings.count
@@ -92,17 +129,20 @@ final class Compiler {
         return Double(c)
     }
 
+    /// A numeric attribute, or nil when absent.
     func number(_ el: XElement, _ attr: String) throws(PMMLError) -> Double? {
         guard let text = el.attr(attr) else { return nil }
         guard let d = parseDouble(text) else { throw fail(el, "attribute \(attr)=\"\(text)\" is not a number") }
         return d
     }
 
+    /// A required numeric attribute.
     func requiredNumber(_ el: XElement, _ attr: String) throws(PMMLError) -> Double {
         guard let d = try number(el, attr) else { throw fail(el, "missing required attribute \(attr)") }
         return d
     }
 
+    /// A required attribute.
     func required(_ el: XElement, _ attr: String) throws(PMMLError) -> String {
         guard let s = el.attr(attr) else { throw fail(el, "missing required attribute \(attr)") }
         return s
@@ -117,24 +157,28 @@ final class Compiler {
         return d
     }
 
+    /// Parses a `dataType` attribute.
     func dataType(_ text: String?, _ el: XElement) throws(PMMLError) -> PMMLDataType? {
         guard let text else { return nil }
         if let t = PMMLDataType(rawValue: text) { return t }
         throw fail(el, "unsupported dataType \"\(text)\"")
     }
 
+    /// Parses an `optype` attribute.
     func opType(_ text: String?, _ el: XElement, default d: PMMLOpType) throws(PMMLError) -> PMMLOpType {
         guard let text else { return d }
         guard let t = PMMLOpType(rawValue: text) else { throw fail(el, "unsupported optype \"\(text)\"") }
         return t
     }
 
+    /// Fails on any child element not in `allowed`.
     func checkChildren(_ el: XElement, allowed: Set<String>) throws(PMMLError) {
         for c in el.children where !allowed.contains(c.name) {
             throw fail(c, "unsupported element inside <\(el.name)>")
         }
     }
 
+    /// Allocates a value slot.
     func newSlot(_ name: String, _ initial: UInt8, _ expr: Expr?) -> Int {
         slotNames.append(name)
         slotInitial.append(initial)
@@ -144,6 +188,7 @@ final class Compiler {
 
     // MARK: Document
 
+    /// Compiles the document; returns the program, the root model and its element.
     func compile(_ root: XElement) throws(PMMLError) -> (Program, ModelNode, XElement) {
         guard root.name == "PMML" else { throw fail(root, "the root element is not <PMML>") }
         collectReferences(root)
@@ -208,6 +253,7 @@ final class Compiler {
         return (program, model, modelElement)
     }
 
+    /// Parses the DataDictionary.
     func parseDataDictionary(_ dd: XElement) throws(PMMLError) {
         try checkChildren(dd, allowed: ["DataField", "Taxonomy", "Extension"])
         for f in dd.children(named: "DataField") {
@@ -241,6 +287,7 @@ final class Compiler {
         }
     }
 
+    /// Parses an `Interval`.
     func interval(_ c: XElement) throws(PMMLError) -> IntervalC {
         let closure = try required(c, "closure")
         let left = try number(c, "leftMargin") ?? -.infinity
@@ -298,6 +345,7 @@ final class Compiler {
         throw fail(el, "unknown field \"\(name)\"")
     }
 
+    /// Creates the input slot for a DataField (validation and top-level treatments).
     func makeInput(_ name: String, _ el: XElement) throws(PMMLError) -> FieldInfo {
         guard let def = dataFields[name] else { throw fail(el, "unknown field \"\(name)\"") }
         guard let type = def.type else {
@@ -357,6 +405,7 @@ final class Compiler {
         return FieldInfo(slot: slot, type: type, optype: def.optype, derived: false)
     }
 
+    /// Compiles a DerivedField into a lazily computed slot.
     func compileDerivedField(_ d: XElement, _ scope: Scope) throws(PMMLError) -> FieldInfo {
         let name = try required(d, "name")
         guard let type = try dataType(d.attr("dataType"), d) else { throw fail(d, "missing required attribute dataType") }
@@ -391,6 +440,7 @@ final class Compiler {
         }
     }
 
+    /// The string of an interned code.
     func stringOf(_ code: Double) -> String? {
         let i = Int(code)
         return i >= 0 && i < strings.count ? strings[i] : nil
@@ -465,6 +515,7 @@ final class Compiler {
         }
     }
 
+    /// Compiles `MapValues`.
     func compileMapValues(_ el: XElement, _ scope: Scope, expected: PMMLDataType?) throws(PMMLError) -> (Expr, PMMLDataType) {
         let out = try dataType(el.attr("dataType"), el) ?? expected ?? .string
         let outputColumn = localName(try required(el, "outputColumn"))
@@ -501,11 +552,13 @@ final class Compiler {
         return (.mapValues(inputs, spec), out)
     }
 
+    /// A name without its namespace prefix.
     func localName(_ s: String) -> String {
         if let i = s.lastIndex(of: ":") { return String(s[s.index(after: i)...]) }
         return s
     }
 
+    /// Compiles `Apply` (built-in or DefineFunction).
     func compileApply(_ el: XElement, _ scope: Scope, expected: PMMLDataType?) throws(PMMLError) -> (Expr, PMMLDataType) {
         let name = try required(el, "function")
         let argEls = el.children.filter { $0.name != "Extension" }
@@ -591,6 +644,7 @@ final class Compiler {
         return (.apply(info, args), resultType)
     }
 
+    /// Inlines a DefineFunction call with its arguments bound to the parameters.
     func inlineFunction(_ def: XElement, _ argEls: [XElement], _ call: XElement, _ scope: Scope) throws(PMMLError) -> (Expr, PMMLDataType) {
         functionDepth += 1
         defer { functionDepth -= 1 }
@@ -618,6 +672,7 @@ final class Compiler {
 
     // MARK: Predicates
 
+    /// Compiles a predicate element.
     func compilePredicate(_ el: XElement, _ scope: Scope) throws(PMMLError) -> Pred {
         switch el.name {
         case "True": return .constant(true)

@@ -288,6 +288,7 @@ extension RowContext {
         return p
     }
 
+    /// Index of the largest probability (first on ties).
     @inline(__always) func argmax(_ offset: Int, _ count: Int) -> Int {
         var best = 0
         var bestValue = probs[offset]
@@ -377,6 +378,7 @@ extension RowContext {
         return Int(~t)
     }
 
+    /// Scores a TreeModel.
     func evaluateTree(_ m: TreeModelC) throws(ScoringError) -> Prediction {
         let leaf = try walk(m)
         if m.leafKind[leaf] == 0 { return .missing }
@@ -393,7 +395,26 @@ extension RowContext {
 
     // MARK: Regression
 
+    /// The tight loop for `simple` tables in double precision (no lazy fields, exponents 1, no terms).
+    @inline(__always) private func simpleTableValue(_ t: RegressionTableC) -> Double? {
+        var sum = 0.0
+        let slots = t.numericSlots.base, coefs = t.numericCoefficients.base
+        let vals = values, sts = states
+        for i in 0..<t.numericSlots.count {
+            let x = vals[slots[i]]
+            if x.isNaN && sts[slots[i]] == SlotState.missing { return nil }
+            sum += x * coefs[i]
+        }
+        let cslots = t.categoricalSlots.base, cvalues = t.categoricalValues.base, ccoefs = t.categoricalCoefficients.base
+        for i in 0..<t.categoricalSlots.count where vals[cslots[i]] == cvalues[i] && sts[cslots[i]] != SlotState.missing {
+            sum += ccoefs[i]
+        }
+        if t.intercept != 0 { sum += t.intercept }
+        return sum
+    }
+
     private func tableValue(_ t: RegressionTableC, _ h: ModelHeader) throws(ScoringError) -> Double? {
+        if t.simple && !h.floatMath { return simpleTableValue(t) }
         var sum = 0.0
         let fm = h.floatMath
         let numericCount = t.numericSlots.count
@@ -441,6 +462,7 @@ extension RowContext {
         return sum
     }
 
+    /// Scores a RegressionModel.
     func evaluateRegression(_ m: RegressionModelC) throws(ScoringError) -> Prediction {
         let h = m.header
         if h.function == .regression {
@@ -454,6 +476,17 @@ extension RowContext {
         }
         let off = h.probOffset
         let list = m.tableList.base
+        if m.binaryLogit {
+            guard let y = try tableValue(list[0], h) else { return .missing }
+            if !list[1].isDefault { guard try tableValue(list[1], h) != nil else { return .missing } }
+            let p = 1 / (1 + Foundation.exp(-y))
+            let q = 1 - p
+            let c0 = list[0].category, c1 = list[1].category
+            probs[off + c0] = p
+            probs[off + c1] = q
+            let predicted = c0 < c1 ? (q > p ? c1 : c0) : (p > q ? c0 : c1)
+            return Prediction(status: 2, value: Double(predicted))
+        }
         for k in 0..<m.tableList.count {
             guard let y = try tableValue(list[k], h) else { return .missing }
             probs[off + list[k].category] = y
@@ -542,6 +575,7 @@ extension RowContext {
 
     // MARK: Mining
 
+    /// Scores a MiningModel.
     func evaluateMining(_ m: MiningModelC) throws(ScoringError) -> Prediction {
         let h = m.header
         switch m.method {
@@ -783,6 +817,7 @@ extension RowContext {
 
     // MARK: Neural network
 
+    /// Scores a NeuralNetwork.
     func evaluateNeural(_ m: NeuralNetworkC) throws(ScoringError) -> Prediction {
         let h = m.header
         var units = [Double](repeating: 0, count: m.unitCount)
@@ -880,6 +915,7 @@ extension RowContext {
 
     // MARK: Naive Bayes
 
+    /// Scores a NaiveBayesModel.
     func evaluateNaiveBayes(_ m: NaiveBayesC) throws(ScoringError) -> Prediction {
         let h = m.header
         let n = h.categories.count

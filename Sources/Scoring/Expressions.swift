@@ -99,10 +99,15 @@ enum InvalidTreatment: UInt8, Sendable {
 
 /// Attributes of one compiled `Apply`.
 struct ApplyInfo: Sendable {
+    /// Classification or regression.
     let function: Builtin
+    /// The field name.
     let name: String
+    /// `mapMissingTo`, encoded.
     let mapMissingTo: Double?
+    /// `defaultValue`, encoded.
     let defaultValue: Double?
+    /// `invalidValueTreatment`.
     let invalidTreatment: InvalidTreatment
     /// Type of the result; `float` results are rounded to binary32.
     let resultType: PMMLDataType
@@ -112,26 +117,37 @@ struct ApplyInfo: Sendable {
 
 /// A compiled `NormContinuous`.
 struct NormContinuousSpec: Sendable {
+    /// Original values (ascending).
     let orig: [Double]
+    /// Normalised values.
     let norm: [Double]
     /// 0 asIs, 1 asMissingValues, 2 asExtremeValues.
     let outliers: UInt8
+    /// `mapMissingTo`, encoded.
     let mapMissingTo: Double?
 }
 
 /// One `DiscretizeBin`.
 struct DiscretizeBin: Sendable {
+    /// Left margin.
     let left: Double
+    /// Right margin.
     let right: Double
+    /// Whether the left margin is included.
     let leftClosed: Bool
+    /// Whether the right margin is included.
     let rightClosed: Bool
+    /// The value.
     let value: Double
 }
 
 /// A compiled `Discretize`.
 struct DiscretizeSpec: Sendable {
+    /// The bins in document order.
     let bins: [DiscretizeBin]
+    /// `mapMissingTo`, encoded.
     let mapMissingTo: Double?
+    /// `defaultValue`, encoded.
     let defaultValue: Double?
 }
 
@@ -139,8 +155,11 @@ struct DiscretizeSpec: Sendable {
 struct MapValuesSpec: Sendable {
     /// rows[r][c] is the value of input column c in row r.
     let rows: [[Double]]
+    /// Output fields written after the prediction.
     let outputs: [Double]
+    /// `mapMissingTo`, encoded.
     let mapMissingTo: Double?
+    /// `defaultValue`, encoded.
     let defaultValue: Double?
 }
 
@@ -173,8 +192,11 @@ indirect enum Pred: Sendable {
 
 /// Tri-state predicate results.
 enum Tri {
+    /// False.
     static let no: UInt8 = 0
+    /// True.
     static let yes: UInt8 = 1
+    /// Unknown (a missing value was involved).
     static let unknown: UInt8 = 2
 }
 

@@ -9,6 +9,7 @@ final class Flat<T: Sendable>: @unchecked Sendable {
     /// Number of elements.
     let count: Int
 
+    /// Creates the instance.
     init(_ elements: [T]) {
         count = elements.count
         base = .allocate(capacity: Swift.max(elements.count, 1))

@@ -2,11 +2,16 @@ import Foundation
 
 /// One closed/open numeric interval of a DataField.
 struct IntervalC: Sendable {
+    /// Left margin.
     let left: Double
+    /// Right margin.
     let right: Double
+    /// Whether the left margin is included.
     let leftClosed: Bool
+    /// Whether the right margin is included.
     let rightClosed: Bool
 
+    /// Whether `x` lies in the interval.
     @inline(__always) func contains(_ x: Double) -> Bool {
         (leftClosed ? x >= left : x > left) && (rightClosed ? x <= right : x < right)
     }
@@ -14,27 +19,43 @@ struct IntervalC: Sendable {
 
 /// DataDictionary validation plus the top-level MiningField treatments for one input field.
 struct InputSpec: Sendable {
+    /// The field name.
     let name: String
+    /// The data type.
     let type: PMMLDataType
+    /// The operational type.
     let optype: PMMLOpType
+    /// Valid values (encoded).
     let validValues: [Double]
+    /// Invalid values (encoded).
     let invalidValues: [Double]
+    /// Values meaning missing (encoded).
     let missingValues: [Double]
+    /// Valid intervals (continuous fields).
     let intervals: [IntervalC]
+    /// `missingValueReplacement`, encoded.
     let missingReplacement: Double?
+    /// `missingValueTreatment="returnInvalid"`.
     let missingReturnInvalid: Bool
+    /// `invalidValueTreatment`.
     let invalidTreatment: InvalidTreatment
+    /// `invalidValueReplacement`, encoded.
     let invalidReplacement: Double?
     /// 0 asIs, 1 asMissingValues, 2 asExtremeValues.
     let outliers: UInt8
+    /// `lowValue` for outlier treatment.
     let lowValue: Double?
+    /// `highValue` for outlier treatment.
     let highValue: Double?
 }
 
 /// Converts raw values into prepared rows (interning strings, validating, applying treatments).
 struct RowPreparer: Sendable {
+    /// One specification per input field.
     let specs: [InputSpec]
+    /// Interned string codes.
     let codes: [String: Int]
+    /// Input index by field name.
     let indexByName: [String: Int]
 
     /// Prepares one value; returns its encoded value, state, and an error under `returnInvalid`.

@@ -2,19 +2,29 @@ import Foundation
 
 /// Per-model compile-time context.
 struct ModelContext {
+    /// The defining element (for error messages).
     let element: XElement
+    /// Classification or regression.
     let function: ModelFunction
+    /// Whether arithmetic is binary32 (`x-mathContext="float"`).
     let floatMath: Bool
+    /// Names visible in the model.
     let scope: Scope
+    /// The slot receiving the indicator.
     let target: TargetInfo
+    /// Scope receiving output fields (modelChain segments).
     let chainScope: Scope?
+    /// Whether this is the top-level model.
     let isTop: Bool
 
+    /// Rounds to float under float math.
     func r(_ x: Double) -> Double { floatMath ? f32(x) : x }
 }
 
 extension Compiler {
+    /// Model elements the engine implements.
     static let modelElements: Set<String> = ["RegressionModel", "TreeModel", "MiningModel", "NeuralNetwork", "NaiveBayesModel"]
+    /// Child elements allowed in every model element.
     static let commonModelChildren: Set<String> = [
         "MiningSchema", "Output", "ModelStats", "ModelExplanation", "Targets", "LocalTransformations",
         "ModelVerification", "Extension",
@@ -22,6 +32,7 @@ extension Compiler {
 
     // MARK: Common model parts
 
+    /// Compiles a model element (common parts, then the model type).
     func compileModel(_ el: XElement, scope: Scope, inherited: (TargetInfo, ModelFunction)?, chainScope: Scope?, isTop: Bool) throws(PMMLError) -> ModelNode {
         let function: ModelFunction
         switch try required(el, "functionName") {
@@ -118,6 +129,7 @@ extension Compiler {
                            prepare: Array(Set(prepare)).sorted(), target: spec, targetType: targetType, outputs: outputs)
     }
 
+    /// Compiles `Targets` for the model.
     func targets(_ c: ModelContext, _ cats: [String]) throws(PMMLError) -> TargetSpec? {
         guard let ts = c.element.child("Targets") else { return nil }
         try checkChildren(ts, allowed: ["Target", "Extension"])
@@ -158,6 +170,7 @@ extension Compiler {
         return nil
     }
 
+    /// Compiles the output fields of a modelChain segment into slots.
     func compileOutputs(_ out: XElement, _ c: ModelContext, _ cats: [String], _ targetType: PMMLDataType, _ chain: Scope) throws(PMMLError) -> [OutputSpec] {
         try checkChildren(out, allowed: ["OutputField", "Extension"])
         var specs: [OutputSpec] = []
@@ -204,6 +217,7 @@ extension Compiler {
         return specs
     }
 
+    /// Parses `normalizationMethod`.
     func normalization(_ text: String?, _ el: XElement) throws(PMMLError) -> NormalizationMethod {
         switch text ?? "none" {
         case "none": return .none
@@ -221,6 +235,7 @@ extension Compiler {
 
     // MARK: RegressionModel
 
+    /// Compiles a RegressionModel.
     func compileRegression(_ c: ModelContext) throws(PMMLError) -> ModelNode {
         let el = c.element
         try checkChildren(el, allowed: Self.commonModelChildren.union(["RegressionTable"]))
@@ -292,7 +307,8 @@ extension Compiler {
                              categoricalSlots: r.catSlots, categoricalValues: r.catValues, categoricalCoefficients: r.catCoefs,
                              termSlots: r.termSlots, termCoefficients: r.termCoefs, intercept: r.intercept,
                              category: r.category.flatMap { header.categories.firstIndex(of: $0) } ?? 0,
-                             isDefault: r.numSlots.isEmpty && r.catSlots.isEmpty && r.termSlots.isEmpty && r.intercept == 0)
+                             isDefault: r.numSlots.isEmpty && r.catSlots.isEmpty && r.termSlots.isEmpty && r.intercept == 0,
+                             isLazy: { self.derived[$0] != nil })
         }
         return RegressionModelC(header: header, tables: tables, normalization: norm,
                                             ordinal: c.function == .classification && c.target.ordinal)
@@ -300,6 +316,7 @@ extension Compiler {
 
     // MARK: TreeModel
 
+    /// A parsed tree Node.
     final class TNode {
         let el: XElement
         var predicate: XElement?
@@ -313,6 +330,7 @@ extension Compiler {
         init(el: XElement) { self.el = el }
     }
 
+    /// Parses a Node subtree.
     func parseNode(_ el: XElement) throws(PMMLError) -> TNode {
         let n = TNode(el: el)
         n.score = el.attr("score")
@@ -332,6 +350,7 @@ extension Compiler {
         return n
     }
 
+    /// Compiles a TreeModel into binary tests.
     func compileTree(_ c: ModelContext) throws(PMMLError) -> ModelNode {
         let el = c.element
         try checkChildren(el, allowed: Self.commonModelChildren.union(["Node"]))
@@ -520,6 +539,7 @@ extension Compiler {
 
     // MARK: MiningModel
 
+    /// Compiles a MiningModel (and its flat kernel when eligible).
     func compileMining(_ c: ModelContext) throws(PMMLError) -> ModelNode {
         let el = c.element
         for ch in el.children where ["Regression", "DecisionTree"].contains(ch.name) {
@@ -608,6 +628,7 @@ extension Compiler {
 
     // MARK: NeuralNetwork
 
+    /// Parses `activationFunction`.
     func activation(_ text: String?, _ el: XElement) throws(PMMLError) -> Activation? {
         guard let text else { return nil }
         switch text {
@@ -642,6 +663,7 @@ extension Compiler {
         return nil
     }
 
+    /// Compiles a NeuralNetwork.
     func compileNeural(_ c: ModelContext) throws(PMMLError) -> ModelNode {
         let el = c.element
         try checkChildren(el, allowed: Self.commonModelChildren.union(["NeuralInputs", "NeuralLayer", "NeuralOutputs"]))
@@ -742,6 +764,7 @@ extension Compiler {
 
     // MARK: NaiveBayesModel
 
+    /// Compiles a NaiveBayesModel.
     func compileNaiveBayes(_ c: ModelContext) throws(PMMLError) -> ModelNode {
         let el = c.element
         try checkChildren(el, allowed: Self.commonModelChildren.union(["BayesInputs", "BayesOutput"]))

@@ -19,6 +19,7 @@ final class Program: Sendable {
     /// Index of the reported category in the root model's categories (classification).
     let reportedCategory: Int
 
+    /// Creates the instance.
     init(slotCount: Int, inputCount: Int, probabilityCount: Int, initialStates: [UInt8], derived: [Expr?],
          slotNames: [String], root: ModelNode, reportedCategory: Int) {
         self.slotCount = slotCount
@@ -36,11 +37,16 @@ final class Program: Sendable {
 ///
 /// - Important: a context is used by one thread at a time; create one per call or per task.
 final class RowContext {
+    /// The compiled program.
     let program: Program
+    /// Slot values (NaN for missing).
     let values: UnsafeMutablePointer<Double>
+    /// Slot states.
     let states: UnsafeMutablePointer<UInt8>
+    /// Probability scratch.
     let probs: UnsafeMutablePointer<Double>
 
+    /// Creates the instance.
     init(program: Program) {
         self.program = program
         values = .allocate(capacity: max(program.slotCount, 1))
@@ -80,6 +86,7 @@ final class RowContext {
         if states[slot] == SlotState.pending { try compute(slot) }
     }
 
+    /// Computes a derived slot.
     @inline(never) func compute(_ slot: Int) throws(ScoringError) {
         // Mark as missing first so that a (malformed) cyclic definition terminates.
         states[slot] = SlotState.missing

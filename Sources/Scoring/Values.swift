@@ -68,6 +68,8 @@ public struct InputRow: Sendable {
     @usableFromInline var states: [UInt8]
     /// The first input error to report when the row is scored (`returnInvalid` treatments).
     @usableFromInline var error: ScoringError?
+    /// Whether `error` is set (checked on the hot path without copying the error).
+    @usableFromInline var hasError: Bool
     /// An identity of the model that prepared the row, so a row cannot be scored by another model.
     @usableFromInline var modelID: ObjectIdentifier?
 }
@@ -76,18 +78,26 @@ public struct InputRow: Sendable {
 
 /// Slot states used in the per-row working buffers.
 enum SlotState {
+    /// Valid values as written.
     static let valid: UInt8 = 0
+    /// Values that mean missing, as written.
     static let missing: UInt8 = 1
+    /// Invalid values as written.
     static let invalid: UInt8 = 2
+    /// Derived, not yet computed for this row.
     static let pending: UInt8 = 3
 }
 
 /// An evaluated value: a number (or string code) plus its state.
 struct Val {
+    /// The number (or string code).
     var v: Double
+    /// The state (see `SlotState`).
     var s: UInt8
 
+    /// Values that mean missing, as written.
     static let missing = Val(v: .nan, s: SlotState.missing)
+    /// A valid value.
     @inline(__always) static func valid(_ v: Double) -> Val { Val(v: v, s: SlotState.valid) }
     @inline(__always) var isMissing: Bool { s == SlotState.missing }
 }

@@ -8,6 +8,7 @@ struct Verification: Sendable {
         case predicted
     }
 
+    /// One VerificationField.
     struct Column: Sendable {
         let field: String
         let column: String
@@ -16,15 +17,20 @@ struct Verification: Sendable {
         let check: Check?
     }
 
+    /// One verification row.
     struct Record: Sendable {
         let line: Int
         let cells: [String: String]
     }
 
+    /// The document name used in errors.
     let file: String
+    /// The verification columns.
     let columns: [Column]
+    /// The verification rows.
     let records: [Record]
 
+    /// Compiles the model's ModelVerification, if any.
     static func parse(_ model: XElement, compiler: Compiler) throws(PMMLError) -> Verification? {
         guard let mv = model.child("ModelVerification") else { return nil }
         guard let vf = mv.child("VerificationFields") else { throw compiler.fail(mv, "ModelVerification without VerificationFields") }
@@ -65,6 +71,7 @@ struct Verification: Sendable {
         return Verification(file: compiler.file, columns: columns, records: records)
     }
 
+    /// Checks every verification record.
     func run(_ model: CompiledModel) throws {
         let inputNames = Set(model.inputFields.map(\.name))
         for record in records {

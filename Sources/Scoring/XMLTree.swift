@@ -21,6 +21,7 @@ final class XElement {
     /// Concatenated character data directly inside this element.
     var text: String = ""
 
+    /// Creates the instance.
     init(qualifiedName: String, attributes: [String: String], line: Int) {
         self.qualifiedName = qualifiedName
         if let colon = qualifiedName.lastIndex(of: ":") {
@@ -44,10 +45,13 @@ final class XElement {
 
 /// Collects `XMLParser` callbacks into an `XElement` tree.
 private final class TreeBuilder: NSObject, XMLParserDelegate {
+    /// Open elements.
     var stack: [XElement] = []
+    /// The entry target.
     var root: XElement?
     weak var parser: XMLParser?
 
+    /// XMLParser callback.
     func parser(
         _ parser: XMLParser, didStartElement elementName: String, namespaceURI: String?,
         qualifiedName qName: String?, attributes attributeDict: [String: String] = [:]
@@ -56,6 +60,7 @@ private final class TreeBuilder: NSObject, XMLParserDelegate {
         stack.append(element)
     }
 
+    /// XMLParser callback.
     func parser(
         _ parser: XMLParser, didEndElement elementName: String, namespaceURI: String?,
         qualifiedName qName: String?
@@ -68,10 +73,12 @@ private final class TreeBuilder: NSObject, XMLParserDelegate {
         }
     }
 
+    /// XMLParser callback.
     func parser(_ parser: XMLParser, foundCharacters string: String) {
         stack.last?.text += string
     }
 
+    /// XMLParser callback.
     func parser(_ parser: XMLParser, foundCDATA CDATABlock: Data) {
         if let s = String(data: CDATABlock, encoding: .utf8) { stack.last?.text += s }
     }

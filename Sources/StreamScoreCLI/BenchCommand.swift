@@ -2,6 +2,8 @@ import ArgumentParser
 import Foundation
 import Kafka
 import Logging
+import Metrics
+import Prometheus
 
 /// `streamscore bench`: throughput and latency figures (docs/benchmarks.md). Every figure that a
 /// performance goal refers to is measured here, beside the raw librdkafka consume rate of the same run.
@@ -23,18 +25,50 @@ struct BenchCommand: AsyncParsableCommand {
     @Option(name: .customLong("c-consumer"), help: "Path of the minimal C consumer built by `make bench`.")
     var cConsumer = "bench/c_consumer"
 
-    @Option(help: "Sections to run, comma-separated: kafka.")
-    var only = "kafka"
+    @Option(help: "Sections to run, comma-separated: kafka, core, scoring, prediction, counter.")
+    var only = "kafka,core,scoring,prediction,counter"
+
+    @Option(name: .customLong("models-dir"), help: "Folder with the shared reference models (NAME.pmml, NAME.expected.csv).")
+    var modelsDir = "../shared/models"
+
+    @Option(name: .customLong("e2e-messages"), help: "Synthetic events for the end-to-end sections.")
+    var e2eMessages = 1_000_000
+
+    @Option(help: "Distinct customers in the end-to-end sections.")
+    var customers = 100_000
+
+    @Option(name: .customLong("latency-rate"), help: "Events/s of the fixed-rate latency measurement.")
+    var latencyRate = 20_000.0
+
+    @Option(name: .customLong("latency-seconds"), help: "Duration of the latency measurement (0 = skip).")
+    var latencySeconds = 15
+
+    @Option(help: "Store URL for the end-to-end sections (default: a fresh SQLite file).")
+    var store: String?
 
     func run() async throws {
         var logger = Logger(label: "streamscore.bench")
         logger.logLevel = .error
         let sections = Set(only.split(separator: ",").map(String.init))
+        let prometheus = PrometheusCollectorRegistry()
+        MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: prometheus))
+        BenchReport.metrics = prometheus
         let report = BenchReport()
         report.header()
         if sections.contains("kafka") {
             try await KafkaBench(messages: messages, partitions: partitions, runs: runs,
                                  cConsumer: cConsumer, logger: logger).run(report)
+        }
+        if sections.contains("core") {
+            try await CoreBench(events: 1_000_000).run(report)
+        }
+        if sections.contains("scoring") {
+            try ScoringBench(modelsDir: modelsDir).run(report)
+        }
+        for subscriber in ["prediction", "counter"] where sections.contains(subscriber) {
+            try await EndToEndBench(messages: e2eMessages, customers: customers, partitions: partitions, cConsumer: cConsumer,
+                                    logger: logger, subscriber: subscriber, latencyRate: latencyRate,
+                                    latencySeconds: latencySeconds, store: store).run(report)
         }
         report.footer()
     }
@@ -44,6 +78,23 @@ struct BenchCommand: AsyncParsableCommand {
 final class BenchReport: @unchecked Sendable {
     // @unchecked: used from the bench command's single task.
     private(set) var figures: [(String, String)] = []
+    nonisolated(unsafe) static var metrics: PrometheusCollectorRegistry?
+
+    /// Mean time per call of each stage timer, from the Prometheus registry.
+    func stageMeans() {
+        guard let text = Self.metrics?.emitToString() else { return }
+        var sums: [String: Double] = [:], counts: [String: Double] = [:]
+        for line in text.split(separator: "\n") where !line.hasPrefix("#") {
+            let parts = line.split(separator: " ")
+            guard parts.count == 2, let value = Double(parts[1]) else { continue }
+            let name = String(parts[0])
+            if name.contains("_seconds_sum") { sums[name.replacingOccurrences(of: "_seconds_sum", with: "")] = value }
+            if name.contains("_seconds_count") { counts[name.replacingOccurrences(of: "_seconds_count", with: "")] = value }
+        }
+        for key in sums.keys.sorted() where (counts[key] ?? 0) > 0 {
+            add("mean \(key)", String(format: "%.2f ms over %.0f batches", sums[key]! / counts[key]! * 1000, counts[key]!))
+        }
+    }
 
     func header() {
         let host = ProcessInfo.processInfo.hostName
@@ -134,7 +185,7 @@ struct KafkaBench {
         printLine(String(format: "  preloaded %d messages in %.2f s", messages, seconds(ContinuousClock.now - started)))
     }
 
-    private func cRate(bootstrap: String, topic: String, group: String) throws -> Double {
+    func cRate(bootstrap: String, topic: String, group: String) throws -> Double {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: cConsumer)
         process.arguments = [bootstrap, topic, group, "\(messages)"]
