@@ -116,7 +116,7 @@ public final class KafkaProducer: Sendable {
     public static var defaultProperties: [(String, String)] {
         [
             ("enable.idempotence", "true"),
-            ("linger.ms", "5"),
+            ("linger.ms", "1"),
             ("queue.buffering.max.messages", "500000"),
             ("message.timeout.ms", "300000"),
         ]

@@ -111,15 +111,17 @@ public final class CounterSubscriber: Service, Sendable {
             }
             let advances = tracker.advances(for: batch.nextOffsets)
             let finalDelta = delta
+            let storeStart = ContinuousClock.now
             do {
                 try await retrying("commit counters to \(store.location)", logger: logger) {
                     try await store.commitCounters(finalDelta, offsets: advances, scope: scope)
                 }
             } catch let error as StoreError where error.kind == .fenced {
                 logger.error("counter commit fenced: another instance owns the partition; batch dropped", metadata: ["error": "\(error)"])
-                status.update { $0.fenced += 1 }
+                status.recordFenced()
                 continue
             }
+            status.storeLatency.recordInterval(since: storeStart)
             tracker.committed(advances)
             consumer.commit(batch.nextOffsets)
             status.recordCommitted(processed: valid, malformed: malformed)

@@ -29,6 +29,8 @@ public struct SubscriberSettings: Sendable {
     public var counterBatchSize: Int = 5_000
     /// Most records buffered between the poll thread and the pipeline before partitions pause.
     public var maxBufferedRecords: Int = 20_000
+    /// Batches whose churn-scores deliveries may be in flight before their store commit.
+    public var maxInFlightBatches: Int = 16
     /// Profiles kept in the enrichment cache.
     public var profileCacheCapacity: Int = 200_000
     /// Test hook: an artificial delay per batch in the prediction scorer and the counter subscriber,
@@ -71,6 +73,7 @@ public final class PredictionSubscriber: Service, Sendable {
     private let lagGauges: LagGauges
     private let logger: Logger
     private let commitHook = Mutex<(@Sendable ([Int64]) -> Void)?>(nil)
+    private let maxInFlightBatches: Int
 
     /// Registers a hook called after each committed batch with the event times (ms) of its relevant
     /// events (the benchmark measures produce-to-commit latency with it).
@@ -91,6 +94,7 @@ public final class PredictionSubscriber: Service, Sendable {
         self.tracker = tracker
         self.enricher = enricher
         self.logger = logger
+        maxInFlightBatches = settings.maxInFlightBatches
         lagGauges = LagGauges(subscriber: "prediction")
         filter = EventFilter(producer: producer, dlqTopic: settings.effectiveDLQTopic, logger: logger)
         scorer = BatchedScorer(registry: registry, logger: logger, delay: settings.testBatchDelay)
@@ -149,23 +153,36 @@ public final class PredictionSubscriber: Service, Sendable {
     /// makes the one before it wait, and the consumer pause).
     private func runStages() async throws {
         let toScorer = AsyncThrowingChannel<EnrichedBatch, any Error>()
-        let toWriter = AsyncThrowingChannel<EnrichedBatch, any Error>()
+        let toPublisher = AsyncThrowingChannel<EnrichedBatch, any Error>()
+        let toCommitter = BoundedQueue<PublishedBatch>(capacity: maxInFlightBatches)
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask {
                 do {
                     for try await var batch in toScorer {
                         try await self.scorer.score(&batch)
-                        await toWriter.send(batch)
+                        await toPublisher.send(batch)
                     }
-                    toWriter.finish()
+                    toPublisher.finish()
                 } catch {
-                    toWriter.fail(error)
+                    toPublisher.fail(error)
                     throw error
                 }
             }
             group.addTask {
-                for try await batch in toWriter {
-                    let committed = try await self.writer.write(batch, status: self.status)
+                do {
+                    for try await batch in toPublisher {
+                        await toCommitter.send(try await self.writer.publish(batch))
+                    }
+                    toCommitter.finish()
+                } catch {
+                    toCommitter.finish(throwing: error)
+                    throw error
+                }
+            }
+            group.addTask {
+                while let published = try await toCommitter.next() {
+                    let batch = published.batch
+                    let committed = try await self.writer.commit(published, status: self.status)
                     self.enricher.markCommitted(batch.filtered.sequence)
                     if committed {
                         if let hook = self.commitHook.withLock({ $0 }) { hook(batch.filtered.relevant.map(\.timestamp)) }

@@ -259,18 +259,42 @@ struct ProfileWriter: Sendable {
         self.logger = logger
     }
 
-    /// - Returns: false when the commit was fenced (another instance owns a partition).
-    func write(_ batch: EnrichedBatch, status: SubscriberStatus) async throws -> Bool {
-        let started = ContinuousClock.now
-        let messages = batch.updates.compactMap { u -> ProducerMessage? in
+    /// The churn-scores messages of a batch: one per profile whose score changed.
+    func scoreMessages(_ batch: EnrichedBatch) -> [ProducerMessage] {
+        batch.updates.compactMap { u -> ProducerMessage? in
             guard let score = u.churnScore else { return nil }
             let id = u.profile.customerID
             let json = "{\"customer_id\":\(jsonString(id)),\"churn_score\":\(jsonNumber(score)),\"model_version\":\(jsonString(u.modelVersion ?? "")),\"scored_at\":\"\(u.scoredAt.map { Timestamp.format(millis: $0) } ?? "")\"}"
             return ProducerMessage(topic: scoresTopic, key: Array(id.utf8), value: Array(json.utf8))
         }
-        if !messages.isEmpty {
-            try await retrying("publish \(messages.count) scores to \(scoresTopic)", logger: logger) {
-                try await producer.send(messages)
+    }
+
+    /// Step 1: enqueues the batch's churn-scores messages without waiting for their delivery, so that
+    /// several batches' deliveries overlap (the broker's acknowledgement round trip is not paid per batch).
+    func publish(_ batch: EnrichedBatch) async throws -> PublishedBatch {
+        let messages = scoreMessages(batch)
+        guard !messages.isEmpty else { return PublishedBatch(batch: batch, messages: [], pending: nil) }
+        let pending = try await retrying("enqueue \(messages.count) scores for \(scoresTopic)", logger: logger) {
+            try await producer.enqueue(messages)
+        }
+        return PublishedBatch(batch: batch, messages: messages, pending: pending)
+    }
+
+    /// Step 2: waits until the batch's scores are delivered (re-sending on a delivery failure), then
+    /// commits profiles, rolling state and offsets in ONE store transaction. Scores are thus delivered
+    /// before the state that produced them is committed: a crash can repeat them, never lose them.
+    /// - Returns: false when the commit was fenced (another instance owns a partition).
+    func commit(_ published: PublishedBatch, status: SubscriberStatus) async throws -> Bool {
+        let started = ContinuousClock.now
+        let batch = published.batch
+        if let pending = published.pending {
+            do {
+                _ = try await pending.delivered()
+            } catch {
+                let messages = published.messages
+                try await retrying("re-send \(messages.count) scores to \(scoresTopic)", logger: logger) {
+                    try await producer.send(messages)
+                }
             }
         }
         let advances = tracker.advances(for: batch.filtered.source.nextOffsets)
@@ -281,15 +305,22 @@ struct ProfileWriter: Sendable {
             }
         } catch let error as StoreError where error.kind == .fenced {
             logger.error("commit fenced: another instance owns the partition; batch dropped", metadata: ["error": "\(error)"])
-            status.update { $0.fenced += 1 }
+            status.recordFenced()
             return false
         }
         status.storeLatency.recordInterval(since: storeStart)
         tracker.committed(advances)
-        status.update { $0.scored += messages.count }
+        status.update { $0.scored += published.messages.count }
         latency.recordInterval(since: started)
         return true
     }
+}
+
+/// A batch whose churn-scores messages are enqueued, with their pending delivery.
+struct PublishedBatch: Sendable {
+    let batch: EnrichedBatch
+    let messages: [ProducerMessage]
+    let pending: PendingDeliveries?
 }
 
 extension Metrics.Timer {

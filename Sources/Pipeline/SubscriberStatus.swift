@@ -38,6 +38,7 @@ public final class SubscriberStatus: Sendable {
     let lostCounter: Counter
     let batchSize: Recorder
     let storeLatency: Metrics.Timer
+    let fencedCounter: Counter
 
     /// Creates the status of a subscriber and its metrics.
     public init(name: String, group: String) {
@@ -49,6 +50,7 @@ public final class SubscriberStatus: Sendable {
         consumedCounter = Counter(label: "streamscore_events_consumed_total", dimensions: dims)
         lostCounter = Counter(label: "streamscore_events_lost_to_retention_total", dimensions: dims)
         batchSize = Recorder(label: "streamscore_batch_size", dimensions: dims, aggregate: true)
+        fencedCounter = Counter(label: "streamscore_commits_fenced_total", dimensions: dims)
         storeLatency = Metrics.Timer(label: "streamscore_store_transaction_seconds", dimensions: dims, preferredDisplayUnit: .seconds)
     }
 
@@ -66,6 +68,11 @@ public final class SubscriberStatus: Sendable {
         malformedCounter.increment(by: malformed)
         consumedCounter.increment(by: processed + malformed)
         batchSize.record(processed + malformed)
+    }
+
+    func recordFenced() {
+        state.withLock { $0.fenced += 1 }
+        fencedCounter.increment()
     }
 
     func handle(_ event: ConsumerEvent) {

@@ -22,6 +22,8 @@ public final class SQLiteStore: EngineStore {
             // WAL + NORMAL: a committed transaction survives a process crash (kill -9); only an OS
             // crash or power loss can lose the last few, which Kafka then replays (offsets live here).
             try db.execute(sql: "PRAGMA synchronous = NORMAL")
+            // A 128 MiB page cache keeps a few hundred thousand profiles' B-tree pages in memory.
+            try db.execute(sql: "PRAGMA cache_size = -131072")
         }
         do {
             let dir = URL(fileURLWithPath: path).deletingLastPathComponent().path

@@ -27,7 +27,6 @@ enum SchemaMigrations {
                 rolling_state BLOB
             )
             """,
-            "CREATE INDEX profiles_churn_score ON profiles (churn_score)",
             "CREATE TABLE page_counts (page TEXT PRIMARY KEY NOT NULL, count INTEGER NOT NULL)",
             "CREATE TABLE type_counts (type TEXT PRIMARY KEY NOT NULL, count INTEGER NOT NULL)",
             "CREATE TABLE minute_counts (minute TEXT PRIMARY KEY NOT NULL, count INTEGER NOT NULL)",

@@ -59,6 +59,12 @@ struct BenchCommand: AsyncParsableCommand {
             try await KafkaBench(messages: messages, partitions: partitions, runs: runs,
                                  cConsumer: cConsumer, logger: logger).run(report)
         }
+        if sections.contains("produce") {
+            report.section("Producer round trip")
+            try await ProducerBench(logger: logger).run(report, properties: [], label: "defaults")
+            try await ProducerBench(logger: logger).run(report, properties: [("enable.idempotence", "false")], label: "no idempotence")
+            try await ProducerBench(logger: logger).run(report, properties: [("linger.ms", "0"), ("enable.idempotence", "false"), ("acks", "1")], label: "linger 0, acks 1")
+        }
         if sections.contains("core") {
             try await CoreBench(events: 1_000_000).run(report)
         }

@@ -267,3 +267,24 @@ extension PredictionSubscriber: PipelineService {}
 extension CounterSubscriber: PipelineService {
     func onCommit(_ hook: @escaping @Sendable ([Int64]) -> Void) {}
 }
+
+/// Delivery round trip of a 1,000-message send on the embedded broker (what the writer waits for).
+struct ProducerBench {
+    let logger: Logger
+    func run(_ report: BenchReport, properties: [(key: String, value: String)], label: String) async throws {
+        let broker = try EmbeddedBroker(logger: logger)
+        try broker.createTopic("bench-produce", partitions: 4)
+        let producer = try KafkaProducer(config: KafkaConfig(bootstrapServers: broker.bootstrap, properties: properties), logger: logger)
+        var traffic = SyntheticTraffic(customers: 10_000, seed: 3, startMillis: 1_767_225_600_000, meanGapMillis: 50)
+        let batches = (0..<50).map { _ in (0..<1_000).map { _ -> ProducerMessage in
+            let e = traffic.next()
+            return ProducerMessage(topic: "bench-produce", key: Array(e.customerID.utf8), value: e.json)
+        } }
+        try await producer.send(batches[0])
+        let start = ContinuousClock.now
+        for batch in batches.dropFirst() { try await producer.send(batch) }
+        report.add("send 1,000 and await delivery (\(label)), ms", String(format: "%.2f ms", seconds(ContinuousClock.now - start) / 49 * 1000))
+        producer.shutdown()
+        broker.shutdown()
+    }
+}
