@@ -22,13 +22,13 @@ public struct SubscriberSettings: Sendable {
     /// Output topic of the churn scores.
     public var scoresTopic: String = "churn-scores"
     /// Most events per batch (consumer batch = scorer batch).
-    public var batchSize: Int = 1_000
+    public var batchSize: Int = 5_000
     /// Longest wait for a batch to fill.
     public var batchLinger: Duration = .milliseconds(5)
     /// Most events per counter-subscriber batch (counting is cheap: larger batches, fewer transactions).
     public var counterBatchSize: Int = 5_000
     /// Most records buffered between the poll thread and the pipeline before partitions pause.
-    public var maxBufferedRecords: Int = 20_000
+    public var maxBufferedRecords: Int = 50_000
     /// Batches whose churn-scores deliveries may be in flight before their store commit.
     public var maxInFlightBatches: Int = 16
     /// Profiles kept in the enrichment cache.

@@ -2,6 +2,7 @@ import Events
 import Features
 import Foundation
 import GRDB
+import GRDBSQLite
 
 /// The embedded default store: one SQLite file in WAL mode, through GRDB.
 ///
@@ -24,6 +25,8 @@ public final class SQLiteStore: EngineStore {
             try db.execute(sql: "PRAGMA synchronous = NORMAL")
             // A 128 MiB page cache keeps a few hundred thousand profiles' B-tree pages in memory.
             try db.execute(sql: "PRAGMA cache_size = -131072")
+            // Checkpoint less often: a page rewritten by many transactions is copied back once.
+            try db.execute(sql: "PRAGMA wal_autocheckpoint = 16384")
         }
         do {
             let dir = URL(fileURLWithPath: path).deletingLastPathComponent().path
@@ -121,17 +124,37 @@ public final class SQLiteStore: EngineStore {
         let now = Timestamp.format(millis: Int64(Date().timeIntervalSince1970 * 1000))
         try await run("commit profiles") { db in
             try Self.advance(db, offsets, scope, now: now)
+            // The hot path: bind straight through the C API on GRDB's cached statement (no per-row
+            // argument boxing), one step per row, all in this transaction.
             let statement = try db.cachedStatement(sql: SchemaMigrations.profileUpsertSQLite)
+            let h = statement.sqliteStatement
             for u in updates {
                 let f = u.features
                 let a = u.profile.attributes
-                try statement.execute(arguments: [
-                    u.profile.customerID, a.tenureDays, a.plan, a.monthlyCharges,
-                    u.churnScore, u.modelVersion, u.scoredAt.map { Timestamp.format(millis: $0) }, now,
-                    f.pageViews30d, f.pricingViews30d, f.cancelViews30d, f.supportCalls30d, f.complaints30d,
-                    f.daysSinceLastVisit, Data(u.profile.state.encoded()),
-                ])
+                sqlite3_reset(h)
+                bindText(h, 1, u.profile.customerID)
+                sqlite3_bind_int64(h, 2, Int64(a.tenureDays))
+                bindText(h, 3, a.plan)
+                sqlite3_bind_double(h, 4, a.monthlyCharges)
+                if let score = u.churnScore { sqlite3_bind_double(h, 5, score) } else { sqlite3_bind_null(h, 5) }
+                if let version = u.modelVersion { bindText(h, 6, version) } else { sqlite3_bind_null(h, 6) }
+                if let at = u.scoredAt { bindText(h, 7, Timestamp.format(millis: at)) } else { sqlite3_bind_null(h, 7) }
+                bindText(h, 8, now)
+                sqlite3_bind_int64(h, 9, Int64(f.pageViews30d))
+                sqlite3_bind_int64(h, 10, Int64(f.pricingViews30d))
+                sqlite3_bind_int64(h, 11, Int64(f.cancelViews30d))
+                sqlite3_bind_int64(h, 12, Int64(f.supportCalls30d))
+                sqlite3_bind_int64(h, 13, Int64(f.complaints30d))
+                sqlite3_bind_double(h, 14, f.daysSinceLastVisit)
+                let blob = u.profile.state.encoded()
+                blob.withUnsafeBytes { _ = sqlite3_bind_blob(h, 15, $0.baseAddress, Int32($0.count), sqliteTransient) }
+                let rc = sqlite3_step(h)
+                guard rc == SQLITE_DONE else {
+                    throw StoreError(.queryFailed, "sqlite store: profile upsert failed: \(String(cString: sqlite3_errmsg(db.sqliteConnection)))")
+                }
             }
+            sqlite3_reset(h)
+            sqlite3_clear_bindings(h)
         }
     }
 
@@ -250,6 +273,21 @@ public final class SQLiteStore: EngineStore {
 
     public func close() async throws {
         try pool.close()
+    }
+}
+
+/// SQLite copies bound text/blobs (SQLITE_TRANSIENT).
+private let sqliteTransient = unsafeBitCast(-1, to: sqlite3_destructor_type.self)
+
+@inline(__always)
+private func bindText(_ h: OpaquePointer, _ index: Int32, _ text: String) {
+    var text = text
+    text.withUTF8 { utf8 in
+        guard let base = utf8.baseAddress, utf8.count > 0 else {
+            _ = sqlite3_bind_text(h, index, "", 0, sqliteTransient)
+            return
+        }
+        _ = sqlite3_bind_text(h, index, UnsafeRawPointer(base).assumingMemoryBound(to: CChar.self), Int32(utf8.count), sqliteTransient)
     }
 }
 

@@ -65,8 +65,8 @@ struct BenchCommand: AsyncParsableCommand {
             try await ProducerBench(logger: logger).run(report, properties: [("enable.idempotence", "false")], label: "no idempotence")
             try await ProducerBench(logger: logger).run(report, properties: [("linger.ms", "0"), ("enable.idempotence", "false"), ("acks", "1")], label: "linger 0, acks 1")
         }
-        if sections.contains("core") {
-            try await CoreBench(events: 1_000_000).run(report)
+        if sections.contains("core") || sections.contains("sqlite") {
+            try await CoreBench(events: 1_000_000, sections: sections).run(report)
         }
         if sections.contains("scoring") {
             try ScoringBench(modelsDir: modelsDir).run(report)

@@ -30,10 +30,17 @@ func syntheticEvents(_ count: Int, customers: Int) -> [[UInt8]] {
 /// Decode, feature update and SQLite upsert figures (issue: events, features and the SQLite store).
 struct CoreBench {
     let events: Int
+    var sections: Set<String> = ["core", "sqlite"]
 
     func run(_ report: BenchReport) async throws {
-        report.section("Events and features: \(events) synthetic events on one core")
         let lines = syntheticEvents(events, customers: 100_000)
+        let decoded = lines.compactMap { EventDecoder.decode($0).event }
+        if sections.contains("core") { try decodeAndFeatures(report, lines: lines, decoded: decoded) }
+        if sections.contains("sqlite") { try await sqlite(report, decoded: decoded) }
+    }
+
+    private func decodeAndFeatures(_ report: BenchReport, lines: [[UInt8]], decoded: [Event]) throws {
+        report.section("Events and features: \(events) synthetic events on one core")
         let meanBytes = lines.reduce(0) { $0 + $1.count } / max(lines.count, 1)
         let decode = bestOf(3) {
             var valid = 0
@@ -41,7 +48,6 @@ struct CoreBench {
             return valid
         }
         report.add("decode + validate (mean \(meanBytes) B), events/s", formatRate(Double(lines.count) / decode.seconds))
-        let decoded = lines.compactMap { EventDecoder.decode($0).event }
         let update = bestOf(3) {
             var profiles: [String: Profile] = [:]
             var changed = 0
@@ -49,7 +55,9 @@ struct CoreBench {
             return changed
         }
         report.add("feature update (profile lookup + rolling counters), events/s", formatRate(Double(decoded.count) / update.seconds))
+    }
 
+    private func sqlite(_ report: BenchReport, decoded: [Event]) async throws {
         report.section("SQLite store: batch upsert of 1,000 profiles with offsets, one transaction each")
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("streamscore-bench-\(UUID().uuidString.prefix(6))")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
