@@ -16,7 +16,7 @@ public final class CounterSubscriber: Service, Sendable {
     private let store: any EngineStore
     private let scope: OffsetScope
     private let tracker: OffsetTracker
-    private let lagGauges = LagGauges(subscriber: "counter")
+    private let lagGauges: LagGauges
     private let logger: Logger
     private let latency = Metrics.Timer(label: "streamscore_stage_seconds", dimensions: [("stage", "count")], preferredDisplayUnit: .seconds)
     /// Keep minute counts for this long of event time (nil = keep all).
@@ -36,6 +36,8 @@ public final class CounterSubscriber: Service, Sendable {
         let scope = OffsetScope(subscriber: "counter", topic: settings.topic)
         let status = SubscriberStatus(name: "counter", group: group)
         let tracker = OffsetTracker()
+        let lagGauges = LagGauges(subscriber: "counter")
+        self.lagGauges = lagGauges
         self.status = status
         self.store = store
         self.scope = scope
@@ -54,7 +56,10 @@ public final class CounterSubscriber: Service, Sendable {
                 tracker.reset(to: stored, partitions: partitions)
                 return stored.filter { partitions.contains($0.key) }
             },
-            onRevoke: { tracker.forget($0) })
+            onRevoke: { partitions in
+                tracker.forget(partitions)
+                lagGauges.clear(partitions)
+            })
         consumer = try KafkaConsumer(config: settings.kafka, settings: consumerSettings, hooks: hooks, logger: logger,
                                      onEvent: { status.handle($0) }) { view in
             switch DecodedMessage.decode(view) {

@@ -46,17 +46,36 @@ public struct SubscriberSettings: Sendable {
 
 /// Reads stored offsets synchronously for the consumer's assignment hook (which runs on the poll
 /// thread, a dedicated OS thread, so blocking it is allowed).
+/// A store outage at that moment is retried with backoff for up to a minute before the subscriber fails.
 func blockingRead<T: Sendable>(_ body: @escaping @Sendable () async throws -> T) throws -> T {
     let result = Mutex<Result<T, any Error>?>(nil)
     let done = DispatchSemaphore(value: 0)
     Task {
         let r: Result<T, any Error>
-        do { r = .success(try await body()) } catch { r = .failure(error) }
+        do {
+            r = .success(try await retryingFor(.seconds(60), body))
+        } catch {
+            r = .failure(error)
+        }
         result.withLock { $0 = r }
         done.signal()
     }
     done.wait()
     return try result.withLock { $0! }.get()
+}
+
+/// Retries a retriable store error with backoff (100 ms … 5 s) for at most `limit`.
+func retryingFor<T: Sendable>(_ limit: Duration, _ body: @Sendable () async throws -> T) async throws -> T {
+    let deadline = ContinuousClock.now + limit
+    var delay: Duration = .milliseconds(100)
+    while true {
+        do {
+            return try await body()
+        } catch let error as StoreError where error.isRetriable && ContinuousClock.now + delay < deadline {
+            try await Task.sleep(for: delay)
+            delay = min(delay * 2, .seconds(5))
+        }
+    }
 }
 
 /// The prediction subscriber: KafkaConsumer → EventFilter → ProfileEnricher → BatchedScorer →
@@ -90,12 +109,13 @@ public final class PredictionSubscriber: Service, Sendable {
         let status = SubscriberStatus(name: "prediction", group: group)
         let tracker = OffsetTracker()
         let enricher = ProfileEnricher(store: store, capacity: settings.profileCacheCapacity)
+        let lagGauges = LagGauges(subscriber: "prediction")
+        self.lagGauges = lagGauges
         self.status = status
         self.tracker = tracker
         self.enricher = enricher
         self.logger = logger
         maxInFlightBatches = settings.maxInFlightBatches
-        lagGauges = LagGauges(subscriber: "prediction")
         filter = EventFilter(producer: producer, dlqTopic: settings.effectiveDLQTopic, logger: logger)
         scorer = BatchedScorer(registry: registry, logger: logger, delay: settings.testBatchDelay)
         writer = ProfileWriter(store: store, producer: producer, scoresTopic: settings.scoresTopic, scope: scope, tracker: tracker, logger: logger)
@@ -115,6 +135,7 @@ public final class PredictionSubscriber: Service, Sendable {
                 // so that a later owner's changes are read from the store.
                 tracker.forget(partitions)
                 enricher.invalidate()
+                lagGauges.clear(partitions)
             })
         consumer = try KafkaConsumer(config: settings.kafka, settings: consumerSettings, hooks: hooks, logger: logger,
                                      onEvent: { status.handle($0) }, transform: DecodedMessage.decode)

@@ -151,4 +151,8 @@ final class LagGauges: Sendable {
         }
         gauge.record(Double(lag))
     }
+    /// Zeroes the gauges of partitions this instance no longer owns (their new owner reports them).
+    func clear(_ partitions: [Int32]) {
+        for p in partitions { gauges.withLock { $0[p] }?.record(0) }
+    }
 }

@@ -11,6 +11,7 @@ import Prometheus
 import Scoring
 import ServiceLifecycle
 import Store
+import Synchronization
 
 /// `streamscore run`: the engine. Subscribers, HTTP API, model hot reload; an embedded broker when no
 /// `--brokers` is given; `--demo` adds a synthetic load and a live line (what `make run` shows).
@@ -164,7 +165,7 @@ struct RunCommand: AsyncParsableCommand {
             statuses.append(prediction.status)
             services.append(prediction)
         }
-        Gauge(label: "streamscore_model_info", dimensions: [("version", registry.current.version)]).record(1)
+        let modelInfo = ModelInfoMetric(version: registry.current.version)
 
         let (host, port) = parseHostPort(http)!
         let context = EngineContext(store: engineStore, models: registry, subscribers: statuses, prometheus: prometheus)
@@ -179,9 +180,12 @@ struct RunCommand: AsyncParsableCommand {
         let modelLogger = logger
         services.append(TaskService {
             await registry.watch(onError: { modelLogger.error("model reload failed; the old model keeps serving", metadata: ["error": "\($0)"]) },
-                                 onReload: { modelLogger.notice("model reloaded", metadata: ["version": "\($0.version)"]) })
+                                 onReload: {
+                                     modelInfo.set($0.version)
+                                     modelLogger.notice("model reloaded", metadata: ["version": "\($0.version)"])
+                                 })
         })
-        services.append(TaskService { await reloadOnSIGHUP(registry, logger: modelLogger) })
+        services.append(TaskService { await reloadOnSIGHUP(registry, logger: modelLogger, info: modelInfo) })
         let allStatuses = statuses
         if demo {
             services.append(TaskService { await runDemoLoad(producer: producer, topic: topic, rate: demoRate, logger: modelLogger) })
@@ -242,12 +246,13 @@ struct TaskService: Service {
 }
 
 /// Reloads the model on SIGHUP.
-func reloadOnSIGHUP(_ registry: ModelRegistry, logger: Logger) async {
+func reloadOnSIGHUP(_ registry: ModelRegistry, logger: Logger, info: ModelInfoMetric) async {
     signal(SIGHUP, SIG_IGN)
     let source = DispatchSource.makeSignalSource(signal: SIGHUP, queue: .global())
     source.setEventHandler {
         do {
             let model = try registry.reload()
+            info.set(model.version)
             logger.notice("model reloaded on SIGHUP", metadata: ["version": "\(model.version)"])
         } catch {
             logger.error("model reload on SIGHUP failed; the old model keeps serving", metadata: ["error": "\(error)"])
@@ -298,5 +303,20 @@ func liveLine(statuses: [SubscriberStatus], store: any EngineStore) async {
         }
         let profiles = (try? await store.profileCount()) ?? 0
         printError("live: " + parts.joined(separator: " | ") + " | profiles \(profiles)")
+    }
+}
+
+/// `streamscore_model_info{version}`: 1 for the model in service, 0 for the versions it replaced.
+final class ModelInfoMetric: Sendable {
+    private let current = Mutex<(version: String, gauge: Metrics.Gauge)?>(nil)
+    init(version: String) { set(version) }
+    func set(_ version: String) {
+        let gauge = Metrics.Gauge(label: "streamscore_model_info", dimensions: [("version", version)])
+        let old = current.withLock { c -> Metrics.Gauge? in
+            defer { c = (version, gauge) }
+            return c?.version == version ? nil : c?.gauge
+        }
+        old?.record(0)
+        gauge.record(1)
     }
 }
