@@ -94,9 +94,9 @@ let package = Package(
             swiftSettings: settings
         ),
         .testTarget(name: "KafkaTests", dependencies: ["Kafka", "TestSupport"], swiftSettings: settings),
-        .testTarget(name: "EventsTests", dependencies: ["Events"], resources: [.copy("Fixtures")], swiftSettings: settings),
-        .testTarget(name: "FeaturesTests", dependencies: ["Features", "Events"], swiftSettings: settings),
-        .testTarget(name: "ScoringTests", dependencies: ["Scoring"], swiftSettings: settings),
+        .testTarget(name: "EventsTests", dependencies: ["Events", "TestSupport"], resources: [.copy("Fixtures")], swiftSettings: settings),
+        .testTarget(name: "FeaturesTests", dependencies: ["Features", "Events", "TestSupport"], swiftSettings: settings),
+        .testTarget(name: "ScoringTests", dependencies: ["Scoring", "TestSupport"], swiftSettings: settings),
         .testTarget(name: "StoreTests", dependencies: ["Store", "Features", "TestSupport"], swiftSettings: settings),
         .testTarget(
             name: "PipelineTests",

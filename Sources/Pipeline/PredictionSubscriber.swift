@@ -26,7 +26,7 @@ public struct SubscriberSettings: Sendable {
     /// Longest wait for a batch to fill.
     public var batchLinger: Duration = .milliseconds(5)
     /// Most events per counter-subscriber batch (counting is cheap: larger batches, fewer transactions).
-    public var counterBatchSize: Int = 5_000
+    public var counterBatchSize: Int = 20_000
     /// Most records buffered between the poll thread and the pipeline before partitions pause.
     public var maxBufferedRecords: Int = 50_000
     /// Batches whose churn-scores deliveries may be in flight before their store commit.

@@ -36,7 +36,7 @@ struct CoreBench {
         let lines = syntheticEvents(events, customers: 100_000)
         let decoded = lines.compactMap { EventDecoder.decode($0).event }
         if sections.contains("core") { try decodeAndFeatures(report, lines: lines, decoded: decoded) }
-        if sections.contains("sqlite") { try await sqlite(report, decoded: decoded) }
+        if sections.contains("sqlite") || sections.contains("core") { try await sqlite(report, decoded: decoded) }
     }
 
     private func decodeAndFeatures(_ report: BenchReport, lines: [[UInt8]], decoded: [Event]) throws {

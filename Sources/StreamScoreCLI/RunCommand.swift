@@ -58,10 +58,10 @@ struct RunCommand: AsyncParsableCommand {
     var partitions = 6
 
     @Option(name: .customLong("batch-size"), help: "Most events per pipeline batch.")
-    var batchSize = 1_000
+    var batchSize = 5_000
 
     @Option(name: .customLong("counter-batch-size"), help: "Most events per counter-subscriber batch.")
-    var counterBatchSize = 5_000
+    var counterBatchSize = 20_000
 
     @Option(name: .customLong("batch-linger-ms"), help: "Longest wait (ms) for a batch to fill.")
     var batchLingerMs = 5

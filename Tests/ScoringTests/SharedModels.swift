@@ -1,18 +1,10 @@
 import Foundation
 @testable import Scoring
+import TestSupport
 
 /// Locates `../shared/models` from this source file: walk up to the folder holding Package.swift.
 enum SharedModels {
-    static let directory: URL = {
-        var dir = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
-        while dir.path != "/" {
-            if FileManager.default.fileExists(atPath: dir.appendingPathComponent("Package.swift").path) {
-                return dir.deletingLastPathComponent().appendingPathComponent("shared/models")
-            }
-            dir = dir.deletingLastPathComponent()
-        }
-        return URL(fileURLWithPath: "/work/shared/models")
-    }()
+    static var directory: URL { Shared.root.appendingPathComponent("models") }
 
     static func url(_ name: String) -> URL { directory.appendingPathComponent(name) }
 
