@@ -30,7 +30,9 @@ build: deps
 ## The whole engine on its embedded defaults: embedded broker, SQLite, bundled demo model, synthetic load.
 run: deps
 	$(SWIFT) build -c release --product streamscore
-	$(RELEASE_BIN) run --demo
+	@# The embedded broker starts empty each time, so the demo starts from an empty store too.
+	rm -f .streamscore-demo.db .streamscore-demo.db-wal .streamscore-demo.db-shm
+	$(RELEASE_BIN) run --demo --store sqlite:.streamscore-demo.db
 
 ## The test suite (Swift Testing) against the embedded broker, real peers (kcat, Chromium, Prometheus,
 ## PostgreSQL) and the shared oracles.
