@@ -68,6 +68,8 @@ public final class SQLiteStore: EngineStore {
             return try await pool.write(body)
         } catch let error as StoreError {
             throw error
+        } catch let error as OffsetsAlreadyCommitted {
+            throw error
         } catch {
             throw StoreError(.queryFailed, "sqlite store '\(location)': \(operation) failed: \(Self.reason(error))")
         }
@@ -115,6 +117,13 @@ public final class SQLiteStore: EngineStore {
                                arguments: [scope.subscriber, scope.topic, a.partition, a.next, now])
             }
             if db.changesCount != 1 {
+                // A retry of a commit that did go through is not a fence (see OffsetsAlreadyCommitted).
+                var stored: [Int32: Int64] = [:]
+                for b in offsets {
+                    stored[b.partition] = try Int64.fetchOne(db, sql: "SELECT next_offset FROM subscriber_offsets WHERE subscriber = ? AND topic = ? AND partition = ?",
+                                                             arguments: [scope.subscriber, scope.topic, b.partition])
+                }
+                if OffsetAdvance.alreadyApplied(offsets, stored: stored) { throw OffsetsAlreadyCommitted() }
                 throw StoreError(.fenced, "offsets of \(scope.subscriber) on \(scope.topic)[\(a.partition)] moved since they were read (expected \(a.expected.map(String.init) ?? "none")): another instance owns the partition")
             }
         }
@@ -122,6 +131,12 @@ public final class SQLiteStore: EngineStore {
 
     public func commitProfiles(_ updates: [ProfileUpdate], offsets: [OffsetAdvance], scope: OffsetScope) async throws {
         let now = Timestamp.format(millis: Int64(Date().timeIntervalSince1970 * 1000))
+        do {
+            try await commitProfilesOnce(updates, offsets: offsets, scope: scope, now: now)
+        } catch is OffsetsAlreadyCommitted {}
+    }
+
+    private func commitProfilesOnce(_ updates: [ProfileUpdate], offsets: [OffsetAdvance], scope: OffsetScope, now: String) async throws {
         try await run("commit profiles") { db in
             try Self.advance(db, offsets, scope, now: now)
             // The hot path: bind straight through the C API on GRDB's cached statement (no per-row
@@ -160,6 +175,12 @@ public final class SQLiteStore: EngineStore {
 
     public func commitCounters(_ delta: CounterDelta, offsets: [OffsetAdvance], scope: OffsetScope) async throws {
         let now = Timestamp.format(millis: Int64(Date().timeIntervalSince1970 * 1000))
+        do {
+            try await commitCountersOnce(delta, offsets: offsets, scope: scope, now: now)
+        } catch is OffsetsAlreadyCommitted {}
+    }
+
+    private func commitCountersOnce(_ delta: CounterDelta, offsets: [OffsetAdvance], scope: OffsetScope, now: String) async throws {
         try await run("commit counters") { db in
             try Self.advance(db, offsets, scope, now: now)
             let pages = try db.cachedStatement(sql: "INSERT INTO page_counts (page, count) VALUES (?, ?) ON CONFLICT (page) DO UPDATE SET count = page_counts.count + excluded.count")

@@ -1,9 +1,12 @@
 /// The tables of CONTRACT.md §2 as named, forward-only migrations, shared by both backends.
-/// Never edit an applied migration; add a new one.
+/// Never edit an applied migration; add a new one (with both dialects, under the same name).
 enum SchemaMigrations {
     struct Migration {
         let name: String
         let sqlite: [String]
+        /// The same tables in PostgreSQL's dialect: `BYTEA` for blobs, `BIGINT` for counts and offsets, and
+        /// `COLLATE "C"` on text keys so that text order (minutes, ties by page or id) is byte order, as in SQLite.
+        let postgres: [String]
     }
 
     static let all: [Migration] = [
@@ -36,6 +39,40 @@ enum SchemaMigrations {
                 topic TEXT NOT NULL,
                 partition INTEGER NOT NULL,
                 next_offset INTEGER NOT NULL,
+                updated_at TEXT NOT NULL,
+                PRIMARY KEY (subscriber, topic, partition)
+            )
+            """,
+        ], postgres: [
+            """
+            CREATE TABLE profiles (
+                customer_id TEXT COLLATE "C" PRIMARY KEY NOT NULL,
+                tenure_days BIGINT NOT NULL DEFAULT 0,
+                plan TEXT NOT NULL DEFAULT 'basic',
+                monthly_charges DOUBLE PRECISION NOT NULL DEFAULT 0,
+                churn_score DOUBLE PRECISION,
+                model_version TEXT,
+                scored_at TEXT,
+                updated_at TEXT,
+                page_views_30d BIGINT NOT NULL DEFAULT 0,
+                pricing_views_30d BIGINT NOT NULL DEFAULT 0,
+                cancel_views_30d BIGINT NOT NULL DEFAULT 0,
+                support_calls_30d BIGINT NOT NULL DEFAULT 0,
+                complaints_30d BIGINT NOT NULL DEFAULT 0,
+                days_since_last_visit DOUBLE PRECISION NOT NULL DEFAULT 30,
+                rolling_state BYTEA
+            )
+            """,
+            "CREATE INDEX profiles_churn_score ON profiles (churn_score DESC, customer_id)",
+            "CREATE TABLE page_counts (page TEXT COLLATE \"C\" PRIMARY KEY NOT NULL, count BIGINT NOT NULL)",
+            "CREATE TABLE type_counts (type TEXT COLLATE \"C\" PRIMARY KEY NOT NULL, count BIGINT NOT NULL)",
+            "CREATE TABLE minute_counts (minute TEXT COLLATE \"C\" PRIMARY KEY NOT NULL, count BIGINT NOT NULL)",
+            """
+            CREATE TABLE subscriber_offsets (
+                subscriber TEXT NOT NULL,
+                topic TEXT NOT NULL,
+                partition INTEGER NOT NULL,
+                next_offset BIGINT NOT NULL,
                 updated_at TEXT NOT NULL,
                 PRIMARY KEY (subscriber, topic, partition)
             )

@@ -148,7 +148,7 @@ public enum StoreFactory {
         case .sqlite(let path):
             return try SQLiteStore(path: path)
         case .postgres:
-            throw StoreError(.unavailable, "store '\(url)': the PostgreSQL backend is not built yet; use sqlite:PATH")
+            return try await PostgresStore(url: url)
         }
     }
 }

@@ -20,6 +20,12 @@ enum StoreBackends {
             try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
             let url = try StoreURL(parsing: "sqlite:\(dir.appendingPathComponent("test.db").path)")
             return (try await StoreFactory.open(url), { try await StoreFactory.open(url) })
+        case "postgres":
+            // A fresh schema per store in the test database (.ci/postgres.sh drops those of earlier runs).
+            let url = try StoreURL(parsing: ProcessInfo.processInfo.environment["STREAMSCORE_TEST_POSTGRES_URL"] ?? "")
+            let schema = "sstest_\(Int(Date().timeIntervalSince1970))_\(UUID().uuidString.prefix(8).lowercased())"
+            let store = try await PostgresStore(url: url, schema: schema)
+            return (store, { try await PostgresStore(url: url, schema: schema) })
         default:
             throw StoreError(.badURL, "unknown backend \(backend)")
         }

@@ -1,0 +1,618 @@
+import Events
+import Features
+import Foundation
+import Logging
+import PostgresNIO
+
+/// The shared store for several engine instances: one PostgreSQL database, through postgres-nio's pooled
+/// `PostgresClient`.
+///
+/// Semantics are those of `SQLiteStore`, statement for statement: the same tables (in PostgreSQL's dialect,
+/// see `SchemaMigrations`), the same fenced offsets, the same upsert rules and the same text formats and
+/// orders. Batches travel as arrays: one `UNNEST` statement per table and commit, never one per row.
+///
+/// Failures: a lost server surfaces as `StoreError(.unavailable)` and a failed statement as
+/// `StoreError(.queryFailed)` (both retriable; the pool reconnects by itself, with backoff); a fence is
+/// always `StoreError(.fenced)`, decided inside the transaction, never inferred from a connection error.
+/// See `OffsetsAlreadyCommitted` for why retrying a commit whose outcome is unknown is safe.
+///
+/// - Important: the store owns a task running the client's `run()`; call `close()` to end it.
+public final class PostgresStore: EngineStore {
+    /// The server, as `postgres://user:***@host:port/db` (never the password).
+    public let location: String
+    private let client: PostgresClient
+    private let runTask: Task<Void, Never>
+    private let logger: Logger
+
+    /// Lock id held (transaction-scoped) while migrating, so that instances starting together take turns.
+    static let migrationLockKey: Int64 = 0x5353_4D49_4752_4154  // "SSMIGRAT"
+
+    /// Connects, checks the server, the credentials and the database, and applies pending migrations.
+    ///
+    /// - Parameters:
+    ///   - url: must be `.postgres`.
+    ///   - schema: a schema to create (if missing) and use as `search_path` instead of the default; lets
+    ///     several stores share one database (tests). Letters, digits and `_` only.
+    ///   - logger: for the client's background messages (default: warnings and above).
+    /// - Throws: `StoreError.unavailable` with one line naming the server and the fix.
+    public init(url: StoreURL, schema: String? = nil, logger: Logger? = nil) async throws {
+        let logger = logger ?? {
+            var logger = Logger(label: "streamscore.store.postgres")
+            logger.logLevel = .warning  // the pool reports each failed reconnect at info
+            return logger
+        }()
+        let iid = UUID().uuidString.prefix(6)
+        dbg("S \(iid) init")
+        defer { dbg("E \(iid) init") }
+        guard case .postgres(let host, let port, let user, let password, let database) = url else {
+            throw StoreError(.badURL, "store URL '\(url)' is not a postgres:// URL")
+        }
+        let location = url.description
+        self.location = location
+        self.logger = logger
+        if let schema, schema.isEmpty || !schema.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "_") }) {
+            throw StoreError(.badURL, "postgres store '\(location)': schema '\(schema)' must be letters, digits and _ only")
+        }
+        var startup: [(String, String)] = [("application_name", "streamscore")]
+        if let schema { startup.append(("search_path", "\"\(schema)\"")) }
+
+        // 1. One plain connection first: fails fast and clearly (the pool would queue requests for a minute),
+        //    then creates the schema and migrates while holding the migration lock.
+        var connectionConfig = PostgresConnection.Configuration(host: host, port: port, username: user, password: password,
+                                                                database: database, tls: .disable)
+        connectionConfig.options.connectTimeout = .seconds(10)
+        connectionConfig.options.additionalStartupParameters = startup
+        let connection: PostgresConnection
+        do {
+            connection = try await PostgresConnection.connect(on: PostgresClient.defaultEventLoopGroup.any(),
+                                                              configuration: connectionConfig, id: 0, logger: logger).get()
+        } catch {
+            throw StoreError(.unavailable, Self.startupFailure(error, location: location, user: user, database: database))
+        }
+        do {
+            try await Self.migrate(connection, schema: schema, logger: logger)
+            try? await connection.close()
+        } catch {
+            try? await connection.close()
+            if let error = error as? StoreError { throw error }
+            throw StoreError(.unavailable, "postgres store '\(location)' cannot be migrated: \(Self.reason(error)); check that the user may create tables in the database and that it is a StreamScore database")
+        }
+
+        // 2. The pool the store runs on.
+        var config = PostgresClient.Configuration(host: host, port: port, username: user, password: password, database: database, tls: .disable)
+        config.options.connectTimeout = .seconds(10)
+        config.options.additionalStartupParameters = startup
+        config.options.maximumConnections = 8
+        let client = PostgresClient(configuration: config, backgroundLogger: logger)
+        self.client = client
+        // Wait until the task is running (the client warns about leases made before its `run()` started).
+        let (started, signal) = AsyncStream<Void>.makeStream()
+        runTask = Task {
+            signal.finish()
+            await client.run()
+        }
+        for await _ in started {}
+    }
+
+    /// Names of the migrations applied, in order.
+    public func appliedMigrations() async throws -> [String] {
+        try await read("read migrations") { client, logger in
+            var names: [String] = []
+            for try await name in try await client.query("SELECT name FROM streamscore_migrations ORDER BY name", logger: logger).decode(String.self) {
+                names.append(name)
+            }
+            return names
+        }
+    }
+
+    /// Applies the migrations not yet recorded in `streamscore_migrations`, in one transaction holding a
+    /// transaction-scoped advisory lock (instances starting together take turns; the second sees the first's
+    /// work and has nothing left to do).
+    static func migrate(_ connection: PostgresConnection, schema: String?, logger: Logger) async throws {
+        try await connection.withTransaction(logger: logger) { conn in
+            try await conn.query("SELECT pg_advisory_xact_lock(\(migrationLockKey))", logger: logger)
+            if let schema {  // validated by init: letters, digits and _
+                try await conn.query(PostgresQuery(unsafeSQL: "CREATE SCHEMA IF NOT EXISTS \"\(schema)\""), logger: logger)
+            }
+            try await conn.query("CREATE TABLE IF NOT EXISTS streamscore_migrations (name TEXT PRIMARY KEY NOT NULL, applied_at TEXT NOT NULL)", logger: logger)
+            var applied = Set<String>()
+            for try await name in try await conn.query("SELECT name FROM streamscore_migrations", logger: logger).decode(String.self) {
+                applied.insert(name)
+            }
+            let now = Timestamp.format(millis: Int64(Date().timeIntervalSince1970 * 1000))
+            for migration in SchemaMigrations.all where !applied.contains(migration.name) {
+                for statement in migration.postgres {
+                    try await conn.query(PostgresQuery(unsafeSQL: statement), logger: logger)
+                }
+                try await conn.query("INSERT INTO streamscore_migrations (name, applied_at) VALUES (\(migration.name), \(now))", logger: logger)
+            }
+        }
+    }
+
+    // MARK: Reads
+
+    public func loadProfiles(_ ids: [String]) async throws -> [String: Profile] {
+        guard !ids.isEmpty else { return [:] }
+        return try await read("load profiles") { client, logger in
+            var result: [String: Profile] = [:]
+            result.reserveCapacity(ids.count)
+            let rows = try await client.query(
+                "SELECT customer_id, tenure_days, plan, monthly_charges, rolling_state FROM profiles WHERE customer_id = ANY(\(ids)::text[])",
+                logger: logger)
+            for try await (id, tenure, plan, charges, blob) in rows.decode((String, Int, String, Double, ByteBuffer?).self) {
+                let state = try blob.map { try RollingState(decoding: $0.readableBytesView) } ?? RollingState()
+                result[id] = Profile(customerID: id, attributes: StaticAttributes(tenureDays: tenure, plan: plan, monthlyCharges: charges), state: state)
+            }
+            return result
+        }
+    }
+
+    public func offsets(_ scope: OffsetScope) async throws -> [Int32: Int64] {
+        try await read("read offsets") { client, logger in
+            var result: [Int32: Int64] = [:]
+            let rows = try await client.query(
+                "SELECT partition, next_offset FROM subscriber_offsets WHERE subscriber = \(scope.subscriber) AND topic = \(scope.topic)", logger: logger)
+            for try await (partition, next) in rows.decode((Int32, Int64).self) { result[partition] = next }
+            return result
+        }
+    }
+
+    public func profileRow(_ customerID: String) async throws -> ProfileRow? {
+        try await read("read profile") { client, logger in
+            let rows = try await client.query("SELECT \(unescaped: SchemaMigrations.profileColumns) FROM profiles WHERE customer_id = \(customerID)", logger: logger)
+            var result: ProfileRow?
+            for try await row in rows { result = try Self.profileRow(row) }
+            return result
+        }
+    }
+
+    /// SQLite reads a negative LIMIT as "no limit"; PostgreSQL's equivalent is LIMIT NULL.
+    static func limit(_ n: Int) -> Int? { n < 0 ? nil : n }
+
+    static func profileRow(_ row: PostgresRow) throws -> ProfileRow {
+        let r = row.makeRandomAccess()
+        return ProfileRow(customer_id: try r[0].decode(String.self), tenure_days: try r[1].decode(Int.self), plan: try r[2].decode(String.self),
+                          monthly_charges: try r[3].decode(Double.self), churn_score: try r[4].decode(Double?.self),
+                          model_version: try r[5].decode(String?.self), scored_at: try r[6].decode(String?.self),
+                          updated_at: try r[7].decode(String?.self), page_views_30d: try r[8].decode(Int.self),
+                          pricing_views_30d: try r[9].decode(Int.self), cancel_views_30d: try r[10].decode(Int.self),
+                          support_calls_30d: try r[11].decode(Int.self), complaints_30d: try r[12].decode(Int.self),
+                          days_since_last_visit: try r[13].decode(Double.self))
+    }
+
+    public func pageCounts(top: Int) async throws -> [(page: String, count: Int)] {
+        try await read("read page counts") { client, logger in
+            var result: [(page: String, count: Int)] = []
+            let rows = try await client.query("SELECT page, count FROM page_counts ORDER BY count DESC, page ASC LIMIT \(Self.limit(top))", logger: logger)
+            for try await (page, count) in rows.decode((String, Int).self) { result.append((page, count)) }
+            return result
+        }
+    }
+
+    public func typeCounts() async throws -> [String: Int] {
+        try await read("read type counts") { client, logger in
+            var result: [String: Int] = [:]
+            for try await (type, count) in try await client.query("SELECT type, count FROM type_counts", logger: logger).decode((String, Int).self) {
+                result[type] = count
+            }
+            return result
+        }
+    }
+
+    public func minuteCounts(from: Int64?, to: Int64?) async throws -> [(minute: Int64, count: Int)] {
+        // Minutes are fixed-width RFC 3339 text in a "C"-collated column, so text order is time order.
+        let lower = from.map { Timestamp.format(millis: Timestamp.minuteFloor($0) == $0 ? $0 : Timestamp.minuteFloor($0) + Timestamp.millisPerMinute) } ?? ""
+        let upper = to.map { Timestamp.format(millis: $0) }
+        return try await read("read minute counts") { client, logger in
+            let query: PostgresQuery = upper.map { "SELECT minute, count FROM minute_counts WHERE minute >= \(lower) AND minute < \($0) ORDER BY minute ASC" }
+                ?? "SELECT minute, count FROM minute_counts WHERE minute >= \(lower) ORDER BY minute ASC"
+            var result: [(minute: Int64, count: Int)] = []
+            for try await (minute, count) in try await client.query(query, logger: logger).decode((String, Int).self) {
+                if let millis = Timestamp.parse(minute) { result.append((millis, count)) }
+            }
+            return result
+        }
+    }
+
+    public func topRisk(limit: Int) async throws -> [ProfileRow] {
+        try await read("read top risk") { client, logger in
+            var result: [ProfileRow] = []
+            let rows = try await client.query(
+                "SELECT \(unescaped: SchemaMigrations.profileColumns) FROM profiles WHERE churn_score IS NOT NULL ORDER BY churn_score DESC, customer_id ASC LIMIT \(Self.limit(limit))",
+                logger: logger)
+            for try await row in rows { result.append(try Self.profileRow(row)) }
+            return result
+        }
+    }
+
+    public func scoreHistogram(bins: Int) async throws -> [Int] {
+        guard bins > 0 else { return [] }
+        return try await read("read score histogram") { client, logger in
+            var result = [Int](repeating: 0, count: bins)
+            // trunc: SQLite's CAST(x AS INTEGER) truncates toward zero (PostgreSQL's ::bigint would round).
+            let rows = try await client.query(
+                "SELECT LEAST(trunc(churn_score * \(Double(bins)))::bigint, \(bins - 1)) AS bin, COUNT(*) FROM profiles WHERE churn_score IS NOT NULL GROUP BY bin",
+                logger: logger)
+            for try await (bin, count) in rows.decode((Int, Int).self) where bin >= 0 && bin < bins { result[bin] = count }
+            return result
+        }
+    }
+
+    public func profileCount() async throws -> Int {
+        try await read("count profiles") { client, logger in
+            var count = 0
+            for try await n in try await client.query("SELECT COUNT(*) FROM profiles", logger: logger).decode(Int.self) { count = n }
+            return count
+        }
+    }
+
+    // MARK: Writes
+
+    public func commitProfiles(_ updates: [ProfileUpdate], offsets: [OffsetAdvance], scope: OffsetScope) async throws {
+        let now = Timestamp.format(millis: Int64(Date().timeIntervalSince1970 * 1000))
+        let columns = ProfileColumns(Self.merged(updates))
+        do {
+            try await transaction("commit profiles") { conn, logger in
+                try await Self.advance(conn, offsets, scope, now: now, logger: logger)
+                guard !columns.ids.isEmpty else { return }
+                // Same rules as SchemaMigrations.profileUpsertSQLite: static attributes only on insert; scores
+                // kept when the update has none; everything else replaced.
+                try await conn.query("""
+                    INSERT INTO profiles (customer_id, tenure_days, plan, monthly_charges, churn_score, model_version, scored_at,
+                    updated_at, page_views_30d, pricing_views_30d, cancel_views_30d, support_calls_30d, complaints_30d,
+                    days_since_last_visit, rolling_state)
+                    SELECT u.id, u.tenure, u.plan, u.charges, u.score, u.model, u.scored, \(now), u.pv, u.prv, u.cv, u.sc, u.co, u.dslv, u.state
+                    FROM UNNEST(\(columns.ids)::text[], \(columns.tenure)::bigint[], \(columns.plan)::text[], \(columns.charges)::float8[],
+                                \(columns.score)::float8[], \(columns.model)::text[], \(columns.scoredAt)::text[],
+                                \(columns.pageViews)::bigint[], \(columns.pricingViews)::bigint[], \(columns.cancelViews)::bigint[],
+                                \(columns.supportCalls)::bigint[], \(columns.complaints)::bigint[], \(columns.daysSinceLastVisit)::float8[],
+                                \(columns.state)::bytea[])
+                         AS u(id, tenure, plan, charges, score, model, scored, pv, prv, cv, sc, co, dslv, state)
+                    ON CONFLICT (customer_id) DO UPDATE SET
+                    churn_score = COALESCE(excluded.churn_score, profiles.churn_score),
+                    model_version = COALESCE(excluded.model_version, profiles.model_version),
+                    scored_at = COALESCE(excluded.scored_at, profiles.scored_at),
+                    updated_at = excluded.updated_at, page_views_30d = excluded.page_views_30d,
+                    pricing_views_30d = excluded.pricing_views_30d, cancel_views_30d = excluded.cancel_views_30d,
+                    support_calls_30d = excluded.support_calls_30d, complaints_30d = excluded.complaints_30d,
+                    days_since_last_visit = excluded.days_since_last_visit, rolling_state = excluded.rolling_state
+                    """, logger: logger)
+            }
+        } catch is OffsetsAlreadyCommitted {
+            return
+        }
+    }
+
+    public func commitCounters(_ delta: CounterDelta, offsets: [OffsetAdvance], scope: OffsetScope) async throws {
+        let now = Timestamp.format(millis: Int64(Date().timeIntervalSince1970 * 1000))
+        // Keys sorted: two instances adding to the same rows lock them in the same order (no deadlock).
+        let pages = delta.pages.sorted { $0.key < $1.key }
+        let types = delta.types.sorted { $0.key < $1.key }
+        let minutes = delta.minutes.sorted { $0.key < $1.key }
+        do {
+            try await transaction("commit counters") { conn, logger in
+                try await Self.advance(conn, offsets, scope, now: now, logger: logger)
+                if !pages.isEmpty {
+                    try await conn.query("""
+                        INSERT INTO page_counts (page, count) SELECT * FROM UNNEST(\(pages.map(\.key))::text[], \(pages.map(\.value))::bigint[])
+                        ON CONFLICT (page) DO UPDATE SET count = page_counts.count + excluded.count
+                        """, logger: logger)
+                }
+                if !types.isEmpty {
+                    try await conn.query("""
+                        INSERT INTO type_counts (type, count) SELECT * FROM UNNEST(\(types.map(\.key))::text[], \(types.map(\.value))::bigint[])
+                        ON CONFLICT (type) DO UPDATE SET count = type_counts.count + excluded.count
+                        """, logger: logger)
+                }
+                if !minutes.isEmpty {
+                    let keys = minutes.map { Timestamp.format(millis: $0.key) }
+                    try await conn.query("""
+                        INSERT INTO minute_counts (minute, count) SELECT * FROM UNNEST(\(keys)::text[], \(minutes.map(\.value))::bigint[])
+                        ON CONFLICT (minute) DO UPDATE SET count = minute_counts.count + excluded.count
+                        """, logger: logger)
+                }
+            }
+        } catch is OffsetsAlreadyCommitted {
+            return
+        }
+    }
+
+    /// Advances the offsets (at most two statements whatever the number of partitions), or throws
+    /// `StoreError.fenced` — or `OffsetsAlreadyCommitted` when this very commit is already stored.
+    private static func advance(_ conn: PostgresConnection, _ offsets: [OffsetAdvance], _ scope: OffsetScope, now: String, logger: Logger) async throws {
+        guard !offsets.isEmpty else { return }
+        var moved = Set<Int32>()
+        let updates = offsets.filter { $0.expected != nil }
+        if !updates.isEmpty {
+            let rows = try await conn.query("""
+                UPDATE subscriber_offsets AS o SET next_offset = u.next, updated_at = \(now)
+                FROM UNNEST(\(updates.map(\.partition))::integer[], \(updates.map { $0.expected! })::bigint[], \(updates.map(\.next))::bigint[])
+                     AS u(partition, expected, next)
+                WHERE o.subscriber = \(scope.subscriber) AND o.topic = \(scope.topic) AND o.partition = u.partition AND o.next_offset = u.expected
+                RETURNING o.partition
+                """, logger: logger)
+            for try await partition in rows.decode(Int32.self) { moved.insert(partition) }
+        }
+        let inserts = offsets.filter { $0.expected == nil }
+        if !inserts.isEmpty {
+            let rows = try await conn.query("""
+                INSERT INTO subscriber_offsets (subscriber, topic, partition, next_offset, updated_at)
+                SELECT \(scope.subscriber), \(scope.topic), u.partition, u.next, \(now)
+                FROM UNNEST(\(inserts.map(\.partition))::integer[], \(inserts.map(\.next))::bigint[]) AS u(partition, next)
+                ON CONFLICT DO NOTHING RETURNING partition
+                """, logger: logger)
+            for try await partition in rows.decode(Int32.self) { moved.insert(partition) }
+        }
+        guard let stale = offsets.first(where: { !moved.contains($0.partition) }) else { return }
+        // Before calling it a fence: is this a retry of a commit that did go through? (OffsetsAlreadyCommitted)
+        var stored: [Int32: Int64] = [:]
+        let rows = try await conn.query("""
+            SELECT partition, next_offset FROM subscriber_offsets
+            WHERE subscriber = \(scope.subscriber) AND topic = \(scope.topic) AND partition = ANY(\(offsets.map(\.partition))::integer[])
+            """, logger: logger)
+        for try await (partition, next) in rows.decode((Int32, Int64).self) { stored[partition] = next }
+        if OffsetAdvance.alreadyApplied(offsets, stored: stored) { throw OffsetsAlreadyCommitted() }
+        throw StoreError(.fenced, "offsets of \(scope.subscriber) on \(scope.topic)[\(stale.partition)] moved since they were read (expected \(stale.expected.map(String.init) ?? "none")): another instance owns the partition")
+    }
+
+    public func importCustomers(_ customers: [CustomerRecord]) async throws {
+        guard !customers.isEmpty else { return }
+        let now = Timestamp.format(millis: Int64(Date().timeIntervalSince1970 * 1000))
+        // As with SQLite's row-by-row upsert, the last row of an id wins.
+        var last: [String: Int] = [:]
+        for (i, c) in customers.enumerated() { last[c.customerID] = i }
+        let rows = customers.indices.filter { last[customers[$0].customerID] == $0 }.map { customers[$0] }
+        try await transaction("import customers") { conn, logger in
+            var start = 0
+            while start < rows.count {
+                let chunk = rows[start..<min(rows.count, start + 50_000)]
+                start += chunk.count
+                try await conn.query("""
+                    INSERT INTO profiles (customer_id, tenure_days, plan, monthly_charges, updated_at)
+                    SELECT u.id, u.tenure, u.plan, u.charges, \(now)
+                    FROM UNNEST(\(chunk.map(\.customerID))::text[], \(chunk.map(\.attributes.tenureDays))::bigint[],
+                                \(chunk.map(\.attributes.plan))::text[], \(chunk.map(\.attributes.monthlyCharges))::float8[]) AS u(id, tenure, plan, charges)
+                    ON CONFLICT (customer_id) DO UPDATE SET tenure_days = excluded.tenure_days, plan = excluded.plan,
+                    monthly_charges = excluded.monthly_charges, updated_at = excluded.updated_at
+                    """, logger: logger)
+            }
+        }
+    }
+
+    public func pruneMinutes(before: Int64) async throws -> Int {
+        let bound = Timestamp.format(millis: before)
+        return try await transaction("prune minutes") { conn, logger in
+            var removed = 0
+            for try await _ in try await conn.query("DELETE FROM minute_counts WHERE minute < \(bound) RETURNING 1", logger: logger) { removed += 1 }
+            return removed
+        }
+    }
+
+    public func close() async throws {
+        let id = UUID().uuidString.prefix(6)
+        dbg("S \(id) close")
+        defer { dbg("E \(id) close") }
+        runTask.cancel()
+        await runTask.value
+    }
+
+    // MARK: Test hooks
+
+    /// Runs trusted SQL text from a test (no values interpolated) in its own transaction and returns the
+    /// first column of each row, which must be text (cast it: `count(*)::text`). Not for production code.
+    package func executeForTesting(_ sql: String) async throws -> [String?] {
+        try await transaction("test statement") { conn, logger in
+            var result: [String?] = []
+            for try await row in try await conn.query(PostgresQuery(unsafeSQL: sql), logger: logger) {
+                result.append(try row.makeRandomAccess()[0].decode(String?.self))
+            }
+            return result
+        }
+    }
+
+    // MARK: Plumbing
+
+    /// The pipeline's updates as columns; several updates of one customer are folded into one row exactly as
+    /// SQLite's one-by-one upserts would leave it (attributes of the first, scores of the last that has one,
+    /// everything else of the last).
+    static func merged(_ updates: [ProfileUpdate]) -> [ProfileUpdate] {
+        var index: [String: Int] = [:]
+        var result: [ProfileUpdate] = []
+        result.reserveCapacity(updates.count)
+        for u in updates {
+            guard let i = index[u.profile.customerID] else {
+                index[u.profile.customerID] = result.count
+                result.append(u)
+                continue
+            }
+            var merged = u
+            merged.profile.attributes = result[i].profile.attributes
+            merged.churnScore = u.churnScore ?? result[i].churnScore
+            merged.modelVersion = u.modelVersion ?? result[i].modelVersion
+            merged.scoredAt = u.scoredAt ?? result[i].scoredAt
+            result[i] = merged
+        }
+        return result
+    }
+
+    /// Runs `body` in one transaction on a pooled connection; maps failures to `StoreError`.
+    private func transaction<T: Sendable>(_ operation: String,
+                                          _ body: (PostgresConnection, Logger) async throws -> T) async throws -> T {
+        let logger = self.logger
+        let id = UUID().uuidString.prefix(6)
+        dbg("S \(id) \(operation)")
+        defer { dbg("E \(id) \(operation)") }
+        do {
+            return try await client.withTransaction(logger: logger) { conn in try await body(conn, logger) }
+        } catch {
+            throw map(error, operation)
+        }
+    }
+
+    /// Runs a read on the pool; maps failures to `StoreError`.
+    private func read<T: Sendable>(_ operation: String, _ body: (PostgresClient, Logger) async throws -> T) async throws -> T {
+        let id = UUID().uuidString.prefix(6)
+        dbg("S \(id) \(operation)")
+        defer { dbg("E \(id) \(operation)") }
+        do {
+            return try await body(client, logger)
+        } catch {
+            throw map(error, operation)
+        }
+    }
+
+    /// A `StoreError` (retriable unless fenced) for any failure; `OffsetsAlreadyCommitted` and cancellation
+    /// pass through untouched.
+    private func map(_ error: any Error, _ operation: String) -> any Error {
+        switch error {
+        case let error as StoreError: return error
+        case let error as OffsetsAlreadyCommitted: return error
+        case let error as CancellationError: return error
+        case let error as PostgresTransactionError:
+            if let closure = error.closureError {
+                // The rollback (or the dropped connection) has discarded the transaction: a fence stays a fence.
+                if closure is StoreError || closure is OffsetsAlreadyCommitted || closure is CancellationError { return closure }
+                return map(closure, operation)
+            }
+            if let commit = error.commitError {
+                // Outcome unknown: the retry either commits or finds its own offsets stored (OffsetsAlreadyCommitted).
+                return StoreError(.unavailable, "postgres store '\(location)': \(operation): outcome of COMMIT unknown (\(Self.reason(commit))); safe to retry")
+            }
+            if let begin = error.beginError { return map(begin, operation) }
+            return StoreError(.queryFailed, "postgres store '\(location)': \(operation) failed")
+        default:
+            return StoreError(Self.isConnectionLoss(error) ? .unavailable : .queryFailed,
+                              "postgres store '\(location)': \(operation) failed: \(Self.reason(error))")
+        }
+    }
+
+    /// `ConnectionPoolError` lives in postgres-nio's `_ConnectionPoolModule`, which this target does not
+    /// import (its product is underscored); recognise it by name.
+    static func isPoolError(_ error: any Error) -> Bool {
+        String(reflecting: type(of: error)).hasSuffix("ConnectionPoolError")
+    }
+
+    static func isConnectionLoss(_ error: any Error) -> Bool {
+        if isPoolError(error) { return true }
+        guard let error = error as? PSQLError else { return false }
+        switch error.code {
+        case .connectionError, .serverClosedConnection, .clientClosedConnection, .uncleanShutdown, .poolClosed,
+             .sslUnsupported, .failedToAddSSLHandler, .receivedUnencryptedDataAfterSSLRequest, .messageDecodingFailure,
+             .unexpectedBackendMessage:
+            return true
+        case .server:
+            // Class 08: connection exception; 57P01–57P03: the server is shutting down or starting.
+            let state = error.serverInfo?[.sqlState] ?? ""
+            return state.hasPrefix("08") || state.hasPrefix("57P")
+        default:
+            return false
+        }
+    }
+
+    /// A short reason without SQL text or bound values: the SQLSTATE and the server's primary message, or the
+    /// kind of connection failure.
+    static func reason(_ error: any Error) -> String {
+        if let error = error as? PSQLError {
+            switch error.code {
+            case .server:
+                let state = error.serverInfo?[.sqlState] ?? "?"
+                let message = error.serverInfo?[.message] ?? "server error"
+                return "\(message.prefix(200)) (SQLSTATE \(state))"
+            case .connectionError:
+                let text = error.underlying.map { String(describing: $0) } ?? ""
+                if text.contains("refused") { return "connection refused" }
+                if text.localizedCaseInsensitiveContains("timeout") || text.contains("timed out") { return "connection timed out" }
+                if text.contains("resolve") || text.contains("NXDOMAIN") || text.contains("getaddrinfo") { return "host name not found" }
+                return text.isEmpty ? "cannot connect" : "cannot connect (\(text.prefix(160)))"
+            case .serverClosedConnection: return "the server closed the connection"
+            case .clientClosedConnection, .poolClosed: return "the store is closed"
+            case .uncleanShutdown: return "the connection was cut"
+            case .queryCancelled: return "the query was cancelled"
+            default: return "\(error.code)"
+            }
+        }
+        if isPoolError(error) {
+            let text = String(describing: error)
+            if text.contains("CircuitBreaker") { return "no connection to the server could be made for a minute" }
+            if text.contains("poolShutdown") { return "the store is closed" }
+            return "connection pool: \(text.prefix(120))"
+        }
+        if let error = error as? RollingStateDecodingError { return "stored rolling_state is invalid: \(error)" }
+        return String(describing: error).prefix(200).description
+    }
+
+    /// One line naming the server and the fix.
+    static func startupFailure(_ error: any Error, location: String, user: String, database: String) -> String {
+        if let error = error as? PSQLError, error.code == .server {
+            let state = error.serverInfo?[.sqlState] ?? ""
+            switch state {
+            case "28P01", "28000":
+                return "postgres store '\(location)': authentication failed for user '\(user)'; check the user and password in --store (and pg_hba.conf)"
+            case "3D000":
+                return "postgres store '\(location)': database '\(database)' does not exist; create it (createdb -O \(user) \(database)) or name another in --store"
+            case let s where s.hasPrefix("57P"):
+                return "postgres store '\(location)': the server is starting up or shutting down (\(reason(error))); retry when it is up"
+            default:
+                return "postgres store '\(location)' refused the connection: \(reason(error)); check --store and the server's settings"
+            }
+        }
+        if let error = error as? PSQLError, [.authMechanismRequiresPassword, .unsupportedAuthMechanism, .saslError].contains(error.code) {
+            return "postgres store '\(location)': authentication failed for user '\(user)' (\(error.code)); put the password in --store as postgres://user:PASSWORD@host:port/db"
+        }
+        return "postgres store '\(location)' is unreachable: \(reason(error)); start the server or fix host and port in --store"
+    }
+}
+
+/// Profile updates as one array per column, for `UNNEST`.
+private struct ProfileColumns: Sendable {
+    var ids: [String] = [], tenure: [Int] = [], plan: [String] = [], charges: [Double] = []
+    var score = NullableArray<Double>(), model = NullableArray<String>(), scoredAt = NullableArray<String>()
+    var pageViews: [Int] = [], pricingViews: [Int] = [], cancelViews: [Int] = [], supportCalls: [Int] = [], complaints: [Int] = []
+    var daysSinceLastVisit: [Double] = [], state: [ByteBuffer] = []
+
+    init(_ updates: [ProfileUpdate]) {
+        // Sorted by id: concurrent writers lock rows in one order.
+        for u in updates.sorted(by: { $0.profile.customerID < $1.profile.customerID }) {
+            let a = u.profile.attributes, f = u.features
+            ids.append(u.profile.customerID); tenure.append(a.tenureDays); plan.append(a.plan); charges.append(a.monthlyCharges)
+            score.values.append(u.churnScore); model.values.append(u.modelVersion)
+            scoredAt.values.append(u.scoredAt.map { Timestamp.format(millis: $0) })
+            pageViews.append(f.pageViews30d); pricingViews.append(f.pricingViews30d); cancelViews.append(f.cancelViews30d)
+            supportCalls.append(f.supportCalls30d); complaints.append(f.complaints30d); daysSinceLastVisit.append(f.daysSinceLastVisit)
+            state.append(ByteBuffer(bytes: u.profile.state.encoded()))
+        }
+    }
+}
+
+/// A one-dimensional PostgreSQL array whose elements may be NULL (postgres-nio's `Array` encoding has no
+/// NULL elements). Binary array format: ndim, has-null flag, element type, then (length, lower bound) per
+/// dimension, then each element as a length (-1 for NULL) and its bytes.
+struct NullableArray<Element: PostgresArrayEncodable & PostgresNonThrowingEncodable & Sendable>: PostgresNonThrowingEncodable, Sendable {
+    var values: [Element?] = []
+
+    static var psqlType: PostgresDataType { Element.psqlArrayType }
+    static var psqlFormat: PostgresFormat { .binary }
+
+    func encode<JSONEncoder: PostgresJSONEncoder>(into buffer: inout ByteBuffer, context: PostgresEncodingContext<JSONEncoder>) {
+        buffer.writeInteger(values.isEmpty ? 0 : 1, as: Int32.self)
+        buffer.writeInteger(values.contains { $0 == nil } ? 1 : 0, as: Int32.self)
+        buffer.writeInteger(Element.psqlType.rawValue)
+        guard !values.isEmpty else { return }
+        buffer.writeInteger(Int32(values.count))
+        buffer.writeInteger(1, as: Int32.self)
+        for value in values {
+            guard let value else {
+                buffer.writeInteger(-1, as: Int32.self)
+                continue
+            }
+            let lengthIndex = buffer.writerIndex
+            buffer.writeInteger(0, as: Int32.self)
+            let start = buffer.writerIndex
+            value.encode(into: &buffer, context: context)
+            buffer.setInteger(Int32(buffer.writerIndex - start), at: lengthIndex)
+        }
+    }
+}
+
+
+@inline(__always) func dbg(_ s: @autoclosure () -> String) {}

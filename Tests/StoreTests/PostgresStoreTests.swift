@@ -1,0 +1,307 @@
+import Events
+import Features
+import Foundation
+@testable import Store
+import Testing
+
+/// Retry safety on both backends, and what only PostgreSQL has: statement counts, migration races, start-up
+/// messages and a server restart in the middle of a commit.
+@Suite("Engine store: retries and PostgreSQL", .serialized)
+struct PostgresStoreTests {
+    static let postgresURL = ProcessInfo.processInfo.environment["STREAMSCORE_TEST_POSTGRES_URL"]
+    static let scope = OffsetScope(subscriber: "prediction", topic: "page-views")
+    static let counterScope = OffsetScope(subscriber: "counter", topic: "page-views")
+
+    static func pageView(_ id: String, _ ts: String, _ page: String = "/") -> Event {
+        Event(eventID: UUID().uuidString, type: "page_view", customerID: id, timestamp: Timestamp.parse(ts)!, page: page)
+    }
+
+    static func updates(_ count: Int, prefix: String = "P", score: Double? = 0.5) -> [ProfileUpdate] {
+        (0..<count).map { i in
+            var profile = Profile(customerID: "\(prefix)\(i)")
+            profile.apply(pageView(profile.customerID, "2026-02-01T10:00:00Z", i % 2 == 0 ? "/pricing" : "/"))
+            return ProfileUpdate(profile: profile, features: profile.features(), churnScore: score,
+                                 modelVersion: score == nil ? nil : "m-1", scoredAt: profile.asOf)
+        }
+    }
+
+    @Test("a retried commit that already went through succeeds and applies nothing twice; a stale one is fenced",
+          arguments: StoreBackends.all)
+    func retryAfterUnknownOutcome(backend: String) async throws {
+        let (store, _) = try await StoreBackends.make(backend)
+        var delta = CounterDelta()
+        delta.add(Self.pageView("C1", "2026-02-01T10:42:10Z", "/a"))
+        delta.add(Self.pageView("C2", "2026-02-01T10:43:10Z", "/a"))
+        let advance = [OffsetAdvance(partition: 0, expected: nil, next: 2), OffsetAdvance(partition: 3, expected: nil, next: 7)]
+        try await store.commitCounters(delta, offsets: advance, scope: Self.counterScope)
+        // The pipeline retries the same batch when it could not learn the outcome: not an error, not doubled.
+        try await store.commitCounters(delta, offsets: advance, scope: Self.counterScope)
+        #expect(try await store.typeCounts() == ["page_view": 2])
+        #expect(try await store.pageCounts(top: 5).map(\.count) == [2])
+        #expect(try await store.minuteCounts(from: nil, to: nil).map(\.count) == [1, 1])
+
+        let next = [OffsetAdvance(partition: 0, expected: 2, next: 4), OffsetAdvance(partition: 3, expected: 7, next: 9)]
+        try await store.commitCounters(delta, offsets: next, scope: Self.counterScope)
+        try await store.commitCounters(delta, offsets: next, scope: Self.counterScope)
+        #expect(try await store.typeCounts() == ["page_view": 4])
+        #expect(try await store.offsets(Self.counterScope) == [0: 4, 3: 9])
+
+        // Only one partition at `next`: a real fence, nothing written.
+        let error = await #expect(throws: StoreError.self) {
+            try await store.commitCounters(delta, offsets: [OffsetAdvance(partition: 0, expected: 1, next: 4), OffsetAdvance(partition: 3, expected: 1, next: 5)],
+                                           scope: Self.counterScope)
+        }
+        #expect(error?.kind == .fenced && error?.isRetriable == false)
+        #expect(try await store.typeCounts() == ["page_view": 4])
+
+        // Profiles: the retry neither fails nor rewrites.
+        let batch = Self.updates(3)
+        try await store.commitProfiles(batch, offsets: [OffsetAdvance(partition: 1, expected: nil, next: 3)], scope: Self.scope)
+        let before = try #require(try await store.profileRow("P0"))
+        try await store.commitProfiles(batch, offsets: [OffsetAdvance(partition: 1, expected: nil, next: 3)], scope: Self.scope)
+        #expect(try await store.profileRow("P0") == before)
+        await #expect(throws: StoreError.self) {
+            try await store.commitProfiles(batch, offsets: [OffsetAdvance(partition: 1, expected: 0, next: 4)], scope: Self.scope)
+        }
+        #expect(try await store.offsets(Self.scope) == [1: 3])
+        try await store.close()
+    }
+
+    @Test("postgres: migrations are recorded, and stores opening together on an empty schema do not race",
+          .enabled(if: postgresURL != nil))
+    func migrationsRace() async throws {
+        let url = try StoreURL(parsing: Self.postgresURL!)
+        let schema = "sstest_\(Int(Date().timeIntervalSince1970))_\(UUID().uuidString.prefix(8).lowercased())"
+        let stores = try await withThrowingTaskGroup(of: PostgresStore.self) { group in
+            for _ in 0..<4 { group.addTask { try await PostgresStore(url: url, schema: schema) } }
+            return try await group.reduce(into: []) { $0.append($1) }
+        }
+        #expect(stores.count == 4)
+        for store in stores {
+            #expect(try await store.appliedMigrations() == ["001_create_tables"])
+            #expect(try await store.profileCount() == 0)
+            try await store.close()
+        }
+    }
+
+    @Test("postgres: 5,000 profiles are upserted by ONE statement (server-side statement trigger)", .enabled(if: postgresURL != nil))
+    func upsertIsOneStatement() async throws {
+        let (opened, _) = try await StoreBackends.make("postgres")
+        let store = try #require(opened as? PostgresStore)
+        _ = try await store.executeForTesting("CREATE TABLE statement_log (op TEXT NOT NULL, tbl TEXT NOT NULL)")
+        _ = try await store.executeForTesting("""
+            CREATE FUNCTION log_statement() RETURNS trigger LANGUAGE plpgsql AS $$
+            BEGIN INSERT INTO statement_log VALUES (TG_OP, TG_TABLE_NAME); RETURN NULL; END $$
+            """)
+        for table in ["profiles", "subscriber_offsets"] {
+            _ = try await store.executeForTesting("CREATE TRIGGER log_\(table) AFTER INSERT OR UPDATE ON \(table) FOR EACH STATEMENT EXECUTE FUNCTION log_statement()")
+        }
+        func statements(_ table: String) async throws -> Int {
+            Int(try await store.executeForTesting("SELECT count(*)::text FROM statement_log WHERE tbl = '\(table)' AND op = 'INSERT'").first!!)!
+        }
+        try await store.commitProfiles(Self.updates(5_000), offsets: [OffsetAdvance(partition: 0, expected: nil, next: 5_000)], scope: Self.scope)
+        #expect(try await statements("profiles") == 1)
+        #expect(try await store.profileCount() == 5_000)
+        // Every row conflicts the second time: still one statement (INSERT … ON CONFLICT DO UPDATE).
+        try await store.commitProfiles(Self.updates(5_000, score: nil), offsets: [OffsetAdvance(partition: 0, expected: 5_000, next: 10_000)], scope: Self.scope)
+        #expect(try await statements("profiles") == 2)
+        #expect(try await store.executeForTesting("SELECT count(*)::text FROM statement_log WHERE tbl = 'subscriber_offsets'") == ["2"])
+        let row = try #require(try await store.profileRow("P4998"))
+        #expect(row.churn_score == 0.5 && row.model_version == "m-1" && row.pricing_views_30d == 1)  // kept: the update had no score
+        #expect(try await store.offsets(Self.scope) == [0: 10_000])
+        try await store.close()
+    }
+
+    @Test("postgres: start-up failures are one line naming the server (no password) and the fix", .enabled(if: postgresURL != nil))
+    func startupFailures() async throws {
+        guard case .postgres(let host, let port, let user, _, let db) = try StoreURL(parsing: Self.postgresURL!) else { return }
+        let cases: [(StoreURL, String)] = [
+            (.postgres(host: host, port: port, user: user, password: "wrong-secret", database: db), "authentication failed"),
+            (.postgres(host: host, port: port, user: "nobody_\(UUID().uuidString.prefix(6))", password: "wrong-secret", database: db), "authentication failed"),
+            (.postgres(host: host, port: port, user: user, password: "streamscore", database: "missing_db_x"), "does not exist"),
+            (.postgres(host: "127.0.0.1", port: 1, user: user, password: "wrong-secret", database: db), "unreachable"),
+        ]
+        for (url, fix) in cases {
+            let error = await #expect(throws: StoreError.self) { try await StoreFactory.open(url) }
+            let text = error?.description ?? ""
+            #expect(text.contains(url.description) && text.contains(":***@"), "\(text)")
+            #expect(text.contains(fix), "\(text)")
+            #expect(!text.contains("wrong-secret") && !text.contains("\n"), "\(text)")
+            #expect(error?.kind == .unavailable)
+        }
+    }
+
+    @Test("postgres: a server restart in the middle of a commit gives a retriable error, then the retry succeeds; nothing lost or doubled",
+          .enabled(if: postgresURL != nil && PrivatePostgres.binaries != nil), .timeLimit(.minutes(3)))
+    func serverRestart() async throws {
+        let server = try PrivatePostgres()
+        dbg("STEP 1")
+        defer { server.destroy() }
+        let store = try await PostgresStore(url: .postgres(host: "127.0.0.1", port: server.port, user: "streamscore", password: nil, database: "postgres"))
+        dbg("STEP 2")
+
+        var d1 = CounterDelta()
+        dbg("STEP 3")
+        for i in 0..<10 { d1.add(Self.pageView("C\(i)", "2026-02-01T10:00:00Z", "/p\(i % 3)")) }
+        try await store.commitCounters(d1, offsets: [OffsetAdvance(partition: 0, expected: nil, next: 10)], scope: Self.counterScope)
+        dbg("STEP 4")
+        try await store.commitProfiles(Self.updates(100), offsets: [OffsetAdvance(partition: 0, expected: nil, next: 100)], scope: Self.scope)
+        dbg("STEP 5")
+
+        // The next counter commit is held inside its transaction (a statement trigger sleeps) while the server restarts.
+        _ = try await store.executeForTesting("CREATE FUNCTION hold() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN PERFORM pg_sleep(60); RETURN NULL; END $$")
+        dbg("STEP 6")
+        _ = try await store.executeForTesting("CREATE TRIGGER hold_pages BEFORE INSERT ON page_counts FOR EACH STATEMENT EXECUTE FUNCTION hold()")
+        dbg("STEP 7")
+        let d2 = { var d = CounterDelta(); for i in 0..<7 { d.add(Self.pageView("C\(i)", "2026-02-01T10:01:00Z", "/p\(i % 3)")) }; return d }()
+        let advance = [OffsetAdvance(partition: 0, expected: 10, next: 17)]
+        let inFlight = Task { try await store.commitCounters(d2, offsets: advance, scope: Self.counterScope) }
+        dbg("STEP 8")
+        try await Self.eventually("the commit reaches the server") {
+            try await store.executeForTesting("SELECT count(*)::text FROM pg_stat_activity WHERE wait_event = 'PgSleep'") == ["1"]
+        }
+        try server.restart()
+        dbg("STEP 9")
+        let failure = await #expect(throws: StoreError.self) { try await inFlight.value }
+        dbg("STEP 10")
+        #expect(failure?.isRetriable == true && failure?.kind != .fenced, "\(String(describing: failure))")
+        dbg("STEP 11")
+        #expect(failure?.description.contains("postgres://streamscore@127.0.0.1:\(server.port)/postgres") == true, "\(String(describing: failure))")
+        dbg("STEP 12")
+
+        // The pool reconnects by itself; retry like the pipeline does.
+        try await Self.retrying { _ = try await store.executeForTesting("DROP TRIGGER hold_pages ON page_counts") }
+        dbg("STEP 13")
+        try await Self.retrying { try await store.commitCounters(d2, offsets: advance, scope: Self.counterScope) }
+        dbg("STEP 14")
+        // A second retry (as after an unknown COMMIT outcome) is a no-op success.
+        try await store.commitCounters(d2, offsets: advance, scope: Self.counterScope)
+        dbg("STEP 15")
+
+        // Server down while a commit is issued: the commit waits for the pool to reconnect, or fails retriably.
+        try server.stop()
+        dbg("STEP 16")
+        let p2 = Self.updates(50, prefix: "Q")
+        dbg("STEP 17")
+        let whileDown = Task { try await Self.retrying { try await store.commitProfiles(p2, offsets: [OffsetAdvance(partition: 0, expected: 100, next: 150)], scope: Self.scope) } }
+        dbg("STEP 18")
+        try server.start()
+        dbg("STEP 19")
+        try await whileDown.value
+
+        var expected = d1.pages
+        for (page, n) in d2.pages { expected[page, default: 0] += n }
+        let pages = try await store.pageCounts(top: 10)
+        dbg("STEP 20")
+        #expect(Dictionary(uniqueKeysWithValues: pages.map { ($0.page, $0.count) }) == expected)
+        dbg("STEP 21")
+        #expect(try await store.typeCounts() == ["page_view": 17])
+        dbg("STEP 22")
+        #expect(try await store.offsets(Self.counterScope) == [0: 17])
+        dbg("STEP 23")
+        #expect(try await store.offsets(Self.scope) == [0: 150])
+        dbg("STEP 24")
+        #expect(try await store.profileCount() == 150)
+        dbg("STEP 25")
+        try await store.close()
+        dbg("STEP 26")
+    }
+
+    /// Retries retriable store errors with a short backoff, like the pipeline (bounded).
+    static func retrying(_ body: @Sendable () async throws -> Void) async throws {
+        var attempt = 0
+        while true {
+            do { return try await body() } catch let error as StoreError where error.isRetriable && attempt < 60 {
+                attempt += 1
+                try await Task.sleep(for: .milliseconds(250))
+            }
+        }
+    }
+
+    /// Polls a condition on the server until it holds (bounded).
+    static func eventually(_ what: String, _ condition: () async throws -> Bool) async throws {
+        for _ in 0..<200 {
+            if try await condition() { return }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        Issue.record("timed out waiting until \(what)")
+    }
+}
+
+/// A throw-away PostgreSQL server of the test's own (initdb in a temporary directory, trust authentication,
+/// a free port on 127.0.0.1), so a restart disturbs no other test.
+final class PrivatePostgres: @unchecked Sendable {
+    // @unchecked: immutable after init; the methods only run child processes.
+    static let binaries: String? = {
+        guard let versions = try? FileManager.default.contentsOfDirectory(atPath: "/usr/lib/postgresql") else { return nil }
+        guard let version = versions.compactMap(Int.init).max() else { return nil }
+        let bin = "/usr/lib/postgresql/\(version)/bin"
+        return FileManager.default.isExecutableFile(atPath: "\(bin)/pg_ctl") ? bin : nil
+    }()
+    let dir: String
+    let port: Int
+
+    init() throws {
+        dir = FileManager.default.temporaryDirectory.appendingPathComponent("streamscore-pg-\(UUID().uuidString.prefix(8))").path
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        if getuid() == 0 { try Self.run("/bin/chown", ["postgres:postgres", dir]) }
+        port = Self.freePort()
+        try asOwner("initdb", ["-D", "\(dir)/data", "-U", "streamscore", "--auth=trust", "-E", "UTF8", "--no-sync"])
+        try start()
+    }
+
+    func start() throws {
+        try asOwner("pg_ctl", ["-D", "\(dir)/data", "-l", "\(dir)/log", "-w", "-t", "60", "-o",
+                               "-p \(port) -k \(dir) -c listen_addresses=127.0.0.1 -c fsync=off", "start"])
+    }
+    func stop() throws { try asOwner("pg_ctl", ["-D", "\(dir)/data", "-w", "-m", "fast", "stop"]) }
+    func restart() throws {
+        try asOwner("pg_ctl", ["-D", "\(dir)/data", "-l", "\(dir)/log", "-w", "-t", "60", "-m", "fast", "-o",
+                               "-p \(port) -k \(dir) -c listen_addresses=127.0.0.1 -c fsync=off", "restart"])
+    }
+    func destroy() {
+        try? stop()
+        try? FileManager.default.removeItem(atPath: dir)
+    }
+
+    private func asOwner(_ tool: String, _ args: [String]) throws {
+        let path = "\(Self.binaries!)/\(tool)"
+        if getuid() == 0 { try Self.run("/usr/sbin/runuser", ["-u", "postgres", "--", path] + args) } else { try Self.run(path, args) }
+    }
+
+    /// Runs a tool to completion (posix_spawn + waitpid: Foundation's `Process` waits forever for `pg_ctl start`,
+    /// whose server child keeps the inherited descriptors open).
+    private static func run(_ path: String, _ args: [String]) throws {
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0)
+        posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0)
+        let argv: [UnsafeMutablePointer<CChar>?] = ([path] + args).map { strdup($0) } + [nil]
+        defer { argv.forEach { free($0) } }
+        var pid: pid_t = 0
+        guard posix_spawn(&pid, path, &actions, nil, argv, environ) == 0 else {
+            throw StoreError(.unavailable, "cannot run \(path)")
+        }
+        var status: Int32 = 0
+        while waitpid(pid, &status, 0) == -1 && errno == EINTR {}
+        guard status == 0 else {
+            throw StoreError(.unavailable, "\(path) \(args.joined(separator: " ")) exited with status \(status)")
+        }
+    }
+
+    /// A port the kernel just handed out on 127.0.0.1 (bound to port 0, then released).
+    private static func freePort() -> Int {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(fd) }
+        var addr = sockaddr_in()
+        addr.sin_family = sa_family_t(AF_INET)
+        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+        addr.sin_port = 0
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        _ = withUnsafeMutablePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) } }
+        _ = withUnsafeMutablePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) } }
+        return Int(UInt16(bigEndian: addr.sin_port))
+    }
+}
