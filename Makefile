@@ -52,6 +52,10 @@ bench: c-consumer
 	$(RELEASE_BIN) bench --c-consumer bench/c_consumer --only kafka,core,scoring
 	$(RELEASE_BIN) bench --c-consumer bench/c_consumer --only prediction
 	$(RELEASE_BIN) bench --c-consumer bench/c_consumer --only counter --latency-seconds 0
+	@# End to end into PostgreSQL when a database is given (an empty one: the bench writes its tables).
+	@if [ -n "$$STREAMSCORE_BENCH_POSTGRES_URL" ]; then \
+	  $(RELEASE_BIN) bench --c-consumer bench/c_consumer --only prediction --latency-seconds 0 --store "$$STREAMSCORE_BENCH_POSTGRES_URL"; \
+	fi
 
 clean:
 	rm -rf .build bench/c_consumer

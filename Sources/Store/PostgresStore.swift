@@ -53,7 +53,10 @@ public final class PostgresStore: EngineStore {
         if let schema, schema.isEmpty || !schema.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "_") }) {
             throw StoreError(.badURL, "postgres store '\(location)': schema '\(schema)' must be letters, digits and _ only")
         }
-        var startup: [(String, String)] = [("application_name", "streamscore")]
+        // synchronous_commit=off: a server crash can lose the last few committed transactions, but each
+        // holds its offsets with its state, so they are lost together and replayed from Kafka: the
+        // exactly-once result does not depend on the fsync, only on atomicity (docs/operations.md).
+        var startup: [(String, String)] = [("application_name", "streamscore"), ("synchronous_commit", "off")]
         if let schema { startup.append(("search_path", "\"\(schema)\"")) }
 
         // 1. One plain connection first: fails fast and clearly (the pool would queue requests for a minute),
