@@ -6,10 +6,6 @@ let settings: [SwiftSetting] = [
     .enableUpcomingFeature("ExistentialAny"),
 ]
 
-// Development aid while modules are being written in parallel: targets named in
-// STREAMSCORE_WIP_EXCLUDE (comma-separated) are left out of the graph.
-let wipExcluded = Set((Context.environment["STREAMSCORE_WIP_EXCLUDE"] ?? "").split(separator: ",").map(String.init))
-
 let package = Package(
     name: "StreamScore",
     platforms: [.macOS(.v15)],
@@ -109,11 +105,3 @@ let package = Package(
     ]
 )
 
-package.targets.removeAll { wipExcluded.contains($0.name) }
-for target in package.targets {
-    target.dependencies.removeAll { dependency in
-        if case .byNameItem(let name, _) = dependency { return wipExcluded.contains(name) }
-        if case .targetItem(let name, _) = dependency { return wipExcluded.contains(name) }
-        return false
-    }
-}

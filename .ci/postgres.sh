@@ -43,4 +43,8 @@ if [ "$(as_postgres -c "SELECT 1 FROM pg_database WHERE datname = '$DB'")" != 1 
     as_postgres -c "CREATE DATABASE $DB OWNER $ROLE" >&2
 fi
 
+# The store tests make one schema per store (sstest_*); drop those of earlier runs, one per transaction.
+as_postgres -d "$DB" -c "SELECT format('DROP SCHEMA %I CASCADE;', nspname) FROM pg_namespace WHERE nspname LIKE 'sstest\\_%'" \
+    | as_postgres -d "$DB" -c "SET client_min_messages = warning" -f - >&2
+
 echo "export STREAMSCORE_TEST_POSTGRES_URL=postgres://$ROLE:$PASSWORD@127.0.0.1:$PORT/$DB"

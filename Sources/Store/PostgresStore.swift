@@ -41,9 +41,6 @@ public final class PostgresStore: EngineStore {
             logger.logLevel = .warning  // the pool reports each failed reconnect at info
             return logger
         }()
-        let iid = UUID().uuidString.prefix(6)
-        dbg("S \(iid) init")
-        defer { dbg("E \(iid) init") }
         guard case .postgres(let host, let port, let user, let password, let database) = url else {
             throw StoreError(.badURL, "store URL '\(url)' is not a postgres:// URL")
         }
@@ -392,9 +389,6 @@ public final class PostgresStore: EngineStore {
     }
 
     public func close() async throws {
-        let id = UUID().uuidString.prefix(6)
-        dbg("S \(id) close")
-        defer { dbg("E \(id) close") }
         runTask.cancel()
         await runTask.value
     }
@@ -439,14 +433,38 @@ public final class PostgresStore: EngineStore {
     }
 
     /// Runs `body` in one transaction on a pooled connection; maps failures to `StoreError`.
+    ///
+    /// Not `PostgresClient.withTransaction`: after a lost connection that one still sends `ROLLBACK` on it, and
+    /// in postgres-nio 1.33.2 a query sent on a connection the server has just closed can wait forever (seen
+    /// here when the server restarts during a transaction). A lost connection needs no `ROLLBACK`: the server
+    /// has already discarded the transaction.
     private func transaction<T: Sendable>(_ operation: String,
                                           _ body: (PostgresConnection, Logger) async throws -> T) async throws -> T {
         let logger = self.logger
-        let id = UUID().uuidString.prefix(6)
-        dbg("S \(id) \(operation)")
-        defer { dbg("E \(id) \(operation)") }
         do {
-            return try await client.withTransaction(logger: logger) { conn in try await body(conn, logger) }
+            return try await client.withConnection { conn in
+                try await conn.query("BEGIN", logger: logger)
+                let value: T
+                do {
+                    value = try await body(conn, logger)
+                } catch {
+                    if !Self.isConnectionLoss(error) {
+                        do {
+                            try await conn.query("ROLLBACK", logger: logger)
+                        } catch {
+                            // Never hand a connection in an aborted transaction back to the pool.
+                            try? await conn.close()
+                        }
+                    }
+                    throw error
+                }
+                do {
+                    try await conn.query("COMMIT", logger: logger)
+                } catch {
+                    throw CommitOutcomeUnknown(underlying: error)
+                }
+                return value
+            }
         } catch {
             throw map(error, operation)
         }
@@ -454,9 +472,6 @@ public final class PostgresStore: EngineStore {
 
     /// Runs a read on the pool; maps failures to `StoreError`.
     private func read<T: Sendable>(_ operation: String, _ body: (PostgresClient, Logger) async throws -> T) async throws -> T {
-        let id = UUID().uuidString.prefix(6)
-        dbg("S \(id) \(operation)")
-        defer { dbg("E \(id) \(operation)") }
         do {
             return try await body(client, logger)
         } catch {
@@ -471,6 +486,9 @@ public final class PostgresStore: EngineStore {
         case let error as StoreError: return error
         case let error as OffsetsAlreadyCommitted: return error
         case let error as CancellationError: return error
+        case let error as CommitOutcomeUnknown:
+            // The retry either commits or finds its own offsets stored (OffsetsAlreadyCommitted).
+            return StoreError(.unavailable, "postgres store '\(location)': \(operation): outcome of COMMIT unknown (\(Self.reason(error.underlying))); safe to retry")
         case let error as PostgresTransactionError:
             if let closure = error.closureError {
                 // The rollback (or the dropped connection) has discarded the transaction: a fence stays a fence.
@@ -515,6 +533,9 @@ public final class PostgresStore: EngineStore {
     /// A short reason without SQL text or bound values: the SQLSTATE and the server's primary message, or the
     /// kind of connection failure.
     static func reason(_ error: any Error) -> String {
+        if let error = error as? PostgresTransactionError, let inner = error.beginError ?? error.closureError ?? error.commitError {
+            return reason(inner)
+        }
         if let error = error as? PSQLError {
             switch error.code {
             case .server:
@@ -564,6 +585,11 @@ public final class PostgresStore: EngineStore {
         }
         return "postgres store '\(location)' is unreachable: \(reason(error)); start the server or fix host and port in --store"
     }
+}
+
+/// `COMMIT` failed: the transaction may or may not have been applied.
+private struct CommitOutcomeUnknown: Error {
+    let underlying: any Error
 }
 
 /// Profile updates as one array per column, for `UNNEST`.
@@ -617,5 +643,3 @@ struct NullableArray<Element: PostgresArrayEncodable & PostgresNonThrowingEncoda
     }
 }
 
-
-@inline(__always) func dbg(_ s: @autoclosure () -> String) {}

@@ -1,7 +1,7 @@
 import Events
 import Features
 import Foundation
-@testable import Store
+import Store
 import Testing
 
 /// Retry safety on both backends, and what only PostgreSQL has: statement counts, migration races, start-up
@@ -135,76 +135,50 @@ struct PostgresStoreTests {
           .enabled(if: postgresURL != nil && PrivatePostgres.binaries != nil), .timeLimit(.minutes(3)))
     func serverRestart() async throws {
         let server = try PrivatePostgres()
-        dbg("STEP 1")
         defer { server.destroy() }
         let store = try await PostgresStore(url: .postgres(host: "127.0.0.1", port: server.port, user: "streamscore", password: nil, database: "postgres"))
-        dbg("STEP 2")
 
         var d1 = CounterDelta()
-        dbg("STEP 3")
         for i in 0..<10 { d1.add(Self.pageView("C\(i)", "2026-02-01T10:00:00Z", "/p\(i % 3)")) }
         try await store.commitCounters(d1, offsets: [OffsetAdvance(partition: 0, expected: nil, next: 10)], scope: Self.counterScope)
-        dbg("STEP 4")
         try await store.commitProfiles(Self.updates(100), offsets: [OffsetAdvance(partition: 0, expected: nil, next: 100)], scope: Self.scope)
-        dbg("STEP 5")
 
         // The next counter commit is held inside its transaction (a statement trigger sleeps) while the server restarts.
         _ = try await store.executeForTesting("CREATE FUNCTION hold() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN PERFORM pg_sleep(60); RETURN NULL; END $$")
-        dbg("STEP 6")
         _ = try await store.executeForTesting("CREATE TRIGGER hold_pages BEFORE INSERT ON page_counts FOR EACH STATEMENT EXECUTE FUNCTION hold()")
-        dbg("STEP 7")
         let d2 = { var d = CounterDelta(); for i in 0..<7 { d.add(Self.pageView("C\(i)", "2026-02-01T10:01:00Z", "/p\(i % 3)")) }; return d }()
         let advance = [OffsetAdvance(partition: 0, expected: 10, next: 17)]
         let inFlight = Task { try await store.commitCounters(d2, offsets: advance, scope: Self.counterScope) }
-        dbg("STEP 8")
         try await Self.eventually("the commit reaches the server") {
             try await store.executeForTesting("SELECT count(*)::text FROM pg_stat_activity WHERE wait_event = 'PgSleep'") == ["1"]
         }
         try server.restart()
-        dbg("STEP 9")
         let failure = await #expect(throws: StoreError.self) { try await inFlight.value }
-        dbg("STEP 10")
         #expect(failure?.isRetriable == true && failure?.kind != .fenced, "\(String(describing: failure))")
-        dbg("STEP 11")
         #expect(failure?.description.contains("postgres://streamscore@127.0.0.1:\(server.port)/postgres") == true, "\(String(describing: failure))")
-        dbg("STEP 12")
 
         // The pool reconnects by itself; retry like the pipeline does.
         try await Self.retrying { _ = try await store.executeForTesting("DROP TRIGGER hold_pages ON page_counts") }
-        dbg("STEP 13")
         try await Self.retrying { try await store.commitCounters(d2, offsets: advance, scope: Self.counterScope) }
-        dbg("STEP 14")
         // A second retry (as after an unknown COMMIT outcome) is a no-op success.
         try await store.commitCounters(d2, offsets: advance, scope: Self.counterScope)
-        dbg("STEP 15")
 
         // Server down while a commit is issued: the commit waits for the pool to reconnect, or fails retriably.
         try server.stop()
-        dbg("STEP 16")
         let p2 = Self.updates(50, prefix: "Q")
-        dbg("STEP 17")
         let whileDown = Task { try await Self.retrying { try await store.commitProfiles(p2, offsets: [OffsetAdvance(partition: 0, expected: 100, next: 150)], scope: Self.scope) } }
-        dbg("STEP 18")
         try server.start()
-        dbg("STEP 19")
         try await whileDown.value
 
         var expected = d1.pages
         for (page, n) in d2.pages { expected[page, default: 0] += n }
         let pages = try await store.pageCounts(top: 10)
-        dbg("STEP 20")
         #expect(Dictionary(uniqueKeysWithValues: pages.map { ($0.page, $0.count) }) == expected)
-        dbg("STEP 21")
         #expect(try await store.typeCounts() == ["page_view": 17])
-        dbg("STEP 22")
         #expect(try await store.offsets(Self.counterScope) == [0: 17])
-        dbg("STEP 23")
         #expect(try await store.offsets(Self.scope) == [0: 150])
-        dbg("STEP 24")
         #expect(try await store.profileCount() == 150)
-        dbg("STEP 25")
         try await store.close()
-        dbg("STEP 26")
     }
 
     /// Retries retriable store errors with a short backoff, like the pipeline (bounded).
@@ -239,15 +213,25 @@ final class PrivatePostgres: @unchecked Sendable {
         return FileManager.default.isExecutableFile(atPath: "\(bin)/pg_ctl") ? bin : nil
     }()
     let dir: String
-    let port: Int
+    private(set) var port = 0
 
+    /// Creates and starts the server on a port below the kernel's ephemeral range (so that no client socket
+    /// of a concurrent test holds it), trying another port if that one is taken.
     init() throws {
         dir = FileManager.default.temporaryDirectory.appendingPathComponent("streamscore-pg-\(UUID().uuidString.prefix(8))").path
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-        if getuid() == 0 { try Self.run("/bin/chown", ["postgres:postgres", dir]) }
-        port = Self.freePort()
-        try asOwner("initdb", ["-D", "\(dir)/data", "-U", "streamscore", "--auth=trust", "-E", "UTF8", "--no-sync"])
-        try start()
+        do {
+            if getuid() == 0 { try Self.run("/bin/chown", ["postgres:postgres", dir]) }
+            try asOwner("initdb", ["-D", "\(dir)/data", "-U", "streamscore", "--auth=trust", "-E", "UTF8", "--no-sync"])
+            var attempt = 0
+            while true {
+                port = Int.random(in: 20_000..<32_000)
+                do { try start(); break } catch where attempt < 5 { attempt += 1 }
+            }
+        } catch {
+            destroy()
+            throw error
+        }
     }
 
     func start() throws {
@@ -270,7 +254,7 @@ final class PrivatePostgres: @unchecked Sendable {
     }
 
     /// Runs a tool to completion (posix_spawn + waitpid: Foundation's `Process` waits forever for `pg_ctl start`,
-    /// whose server child keeps the inherited descriptors open).
+    /// whose server child would keep the inherited descriptors open).
     private static func run(_ path: String, _ args: [String]) throws {
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
@@ -278,6 +262,9 @@ final class PrivatePostgres: @unchecked Sendable {
         posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
         posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0)
         posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0)
+        // The server outlives the tool: it must not keep this process's pipes and sockets open.
+        let inherited = ((try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd")) ?? []).compactMap(Int32.init).filter { $0 > 2 }
+        for fd in inherited where fcntl(fd, F_GETFD) >= 0 { posix_spawn_file_actions_addclose(&actions, fd) }
         let argv: [UnsafeMutablePointer<CChar>?] = ([path] + args).map { strdup($0) } + [nil]
         defer { argv.forEach { free($0) } }
         var pid: pid_t = 0
@@ -289,19 +276,5 @@ final class PrivatePostgres: @unchecked Sendable {
         guard status == 0 else {
             throw StoreError(.unavailable, "\(path) \(args.joined(separator: " ")) exited with status \(status)")
         }
-    }
-
-    /// A port the kernel just handed out on 127.0.0.1 (bound to port 0, then released).
-    private static func freePort() -> Int {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        defer { close(fd) }
-        var addr = sockaddr_in()
-        addr.sin_family = sa_family_t(AF_INET)
-        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
-        addr.sin_port = 0
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        _ = withUnsafeMutablePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) } }
-        _ = withUnsafeMutablePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) } }
-        return Int(UInt16(bigEndian: addr.sin_port))
     }
 }
