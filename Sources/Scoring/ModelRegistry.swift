@@ -95,7 +95,8 @@ public final class ModelRegistry: Sendable {
     }
 
     private static func fingerprint(_ url: URL) -> FileFingerprint? {
-        guard let attrs = try? FileManager.default.attributesOfItem(atPath: url.path) else { return nil }
+        // Follow symlinks: a Kubernetes ConfigMap swaps `..data`, not the file the path names.
+        guard let attrs = try? FileManager.default.attributesOfItem(atPath: url.resolvingSymlinksInPath().path) else { return nil }
         let size = (attrs[.size] as? NSNumber)?.uint64Value ?? 0
         let modified = attrs[.modificationDate] as? Date ?? .distantPast
         return FileFingerprint(size: size, modified: modified)

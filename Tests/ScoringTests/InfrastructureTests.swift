@@ -119,6 +119,28 @@ struct ModelRegistryTests {
         #expect(second.version != first.version)
     }
 
+    /// A Kubernetes ConfigMap volume: `model.pmml -> ..data/model.pmml`, `..data -> ..v1`; an update
+    /// swaps `..data` to a new directory, leaving the symlink the path names untouched.
+    @Test func symlinkSwapIsSeen() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("registry-\(UUID().uuidString)")
+        let fm = FileManager.default
+        for v in ["..v1", "..v2"] { try fm.createDirectory(at: dir.appendingPathComponent(v), withIntermediateDirectories: true) }
+        defer { try? fm.removeItem(at: dir) }
+        try Data(contentsOf: SharedModels.url("logreg.pmml")).write(to: dir.appendingPathComponent("..v1/model.pmml"))
+        try Data(contentsOf: SharedModels.url("tree.pmml")).write(to: dir.appendingPathComponent("..v2/model.pmml"))
+        try fm.createSymbolicLink(atPath: dir.appendingPathComponent("..data").path, withDestinationPath: "..v1")
+        try fm.createSymbolicLink(atPath: dir.appendingPathComponent("model.pmml").path, withDestinationPath: "..data/model.pmml")
+        let registry = try ModelRegistry(contentsOf: dir.appendingPathComponent("model.pmml"))
+        let first = registry.current.version
+        #expect(try registry.reloadIfChanged() == false)
+        // The atomic swap kubelet does: a new link renamed over ..data.
+        try fm.createSymbolicLink(atPath: dir.appendingPathComponent("..data_tmp").path, withDestinationPath: "..v2")
+        #expect(rename(dir.appendingPathComponent("..data_tmp").path, dir.appendingPathComponent("..data").path) == 0)
+        #expect(try registry.reloadIfChanged() == true)
+        #expect(registry.current.version != first)
+        #expect(registry.current.version.hasPrefix("model.pmml-"))
+    }
+
     @Test func watchPicksUpChanges() async throws {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("registry-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
