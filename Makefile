@@ -35,10 +35,11 @@ run: deps
 	$(RELEASE_BIN) run --demo --store sqlite:.streamscore-demo.db
 
 ## The test suite (Swift Testing) against the embedded broker, real peers (kcat, Chromium, Prometheus,
-## PostgreSQL) and the shared oracles.
+## PostgreSQL) and the shared oracles. Suites run one after another (--no-parallel): the crash, scale-out
+## and browser tests start engine processes whose timing must not depend on other suites' load (2 cores).
 test: test-deps
 	@if [ -z "$$STREAMSCORE_TEST_POSTGRES_URL" ]; then eval "$$(bash .ci/postgres.sh)"; fi; \
-	$(SWIFT) build --build-tests && $(SWIFT) test --skip-build
+	$(SWIFT) build --build-tests && $(SWIFT) test --skip-build --no-parallel
 
 bench/c_consumer: bench/c_consumer.c
 	cc -O2 -o $@ $< $$(pkg-config --cflags --libs rdkafka)

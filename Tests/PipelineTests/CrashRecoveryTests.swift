@@ -11,7 +11,7 @@ struct CrashRecoveryTests {
     func engineArgs(broker: BrokerProcess, db: URL) -> [String] {
         ["--brokers", broker.bootstrap, "--store", "sqlite:\(db.path)", "--model", Shared.model("logreg.pmml").path,
          "--customers", Shared.reference("customers.csv").path, "--batch-size", "50", "--counter-batch-size", "100",
-         "--test-batch-delay-ms", "25", "--kafka", "session.timeout.ms=6000", "--kafka", "heartbeat.interval.ms=500",
+         "--test-batch-delay-ms", "60", "--kafka", "session.timeout.ms=6000", "--kafka", "heartbeat.interval.ms=500",
          "--log-level", "warning"]
     }
 

@@ -23,7 +23,7 @@ struct ScaleOutTests {
     func args(_ broker: BrokerProcess, store: String) -> [String] {
         ["--brokers", broker.bootstrap, "--store", store, "--model", Shared.model("logreg.pmml").path,
          "--customers", Shared.reference("customers.csv").path, "--batch-size", "50", "--counter-batch-size", "100",
-         "--test-batch-delay-ms", "25", "--kafka", "session.timeout.ms=6000", "--kafka", "heartbeat.interval.ms=500",
+         "--test-batch-delay-ms", "60", "--kafka", "session.timeout.ms=6000", "--kafka", "heartbeat.interval.ms=500",
          "--log-level", "warning"]
     }
 
