@@ -216,14 +216,10 @@ struct BatchedScorer: Sendable {
 struct FeatureMapping: Sendable {
     let indices: [Int?]
 
-    private static let cache = Mutex<[ObjectIdentifier: FeatureMapping]>([:])
-
+    /// The mapping for a model: computed per batch (a few dozen string comparisons), never cached by
+    /// object identity, which a reloaded model could reuse.
     static func `for`(_ model: CompiledModel) -> FeatureMapping {
-        let key = ObjectIdentifier(model)
-        if let known = cache.withLock({ $0[key] }) { return known }
-        let mapping = FeatureMapping(indices: model.inputFields.map { FeatureVector.fieldNames.firstIndex(of: $0.name) })
-        cache.withLock { $0[key] = mapping }
-        return mapping
+        FeatureMapping(indices: model.inputFields.map { FeatureVector.fieldNames.firstIndex(of: $0.name) })
     }
 
     func values(_ features: FeatureVector) -> [FieldValue] {
