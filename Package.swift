@@ -4,6 +4,8 @@ import PackageDescription
 let settings: [SwiftSetting] = [
     .swiftLanguageMode(.v6),
     .enableUpcomingFeature("ExistentialAny"),
+    // The tree builds without warnings; keep it that way (our targets only, not the dependencies).
+    .unsafeFlags(["-warnings-as-errors"]),
 ]
 
 let package = Package(

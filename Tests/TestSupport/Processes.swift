@@ -136,7 +136,7 @@ public final class EngineProcess: @unchecked Sendable {
         let out = Pipe()
         process.standardOutput = out
         stderrFile = logDir.appendingPathComponent("\(name).stderr")
-        FileManager.default.createFile(atPath: stderrFile.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: stderrFile.path, contents: nil)
         process.standardError = try FileHandle(forWritingTo: stderrFile)
         try process.run()
         let reader = out.fileHandleForReading
