@@ -37,6 +37,28 @@ public enum EventDecoder {
         }
     }
 
+    /// The earliest accepted event time, `2000-01-01T00:00:00Z` (CONTRACT §1).
+    public static let earliestTimestamp: Int64 = 946_684_800_000
+    /// How far after the engine's clock an event time may lie: 24 hours (CONTRACT §1).
+    public static let maxFutureMillis: Int64 = 86_400_000
+
+    /// Decodes one message and checks its `ts` against the engine's clock: an event time before
+    /// ``earliestTimestamp`` or more than ``maxFutureMillis`` after `nowMillis` is
+    /// ``MalformedReason/timestampOutOfRange`` (one far-future event would otherwise hold the per-minute
+    /// retention and its customer's windows hostage).
+    public static func decode(_ bytes: UnsafeRawBufferPointer, nowMillis: Int64) -> DecodeResult {
+        let result = decode(bytes)
+        if case .event(let event) = result, let reason = timeRangeViolation(event.timestamp, nowMillis: nowMillis) {
+            return .malformed(reason)
+        }
+        return result
+    }
+
+    /// ``MalformedReason/timestampOutOfRange`` when `millis` lies outside the accepted range, else nil.
+    public static func timeRangeViolation(_ millis: Int64, nowMillis: Int64) -> MalformedReason? {
+        millis < earliestTimestamp || millis > nowMillis &+ maxFutureMillis ? .timestampOutOfRange : nil
+    }
+
     /// Decodes one message held in an array.
     public static func decode(_ bytes: [UInt8]) -> DecodeResult {
         bytes.withUnsafeBytes { decode($0) }

@@ -59,6 +59,8 @@ public enum MalformedReason: Sendable, Equatable, Hashable, CustomStringConverti
     case duplicateField(EventField)
     /// `ts` is not an RFC 3339 date-time as accepted by ``Timestamp/parse(_:)``.
     case badTimestamp
+    /// `ts` lies before 2000-01-01 or more than 24 hours after the engine's clock.
+    case timestampOutOfRange
 
     /// The coarse category (stable, snake_case).
     public var category: String {
@@ -67,7 +69,7 @@ public enum MalformedReason: Sendable, Equatable, Hashable, CustomStringConverti
         case .invalidUTF8: return "invalid_utf8"
         case .badJSON: return "bad_json"
         case .notObject: return "not_object"
-        case .badTimestamp: return "bad_ts"
+        case .badTimestamp, .timestampOutOfRange: return "bad_ts"
         case .missingField(let field), .notAString(let field), .emptyField(let field),
              .fieldTooLong(let field), .duplicateField(let field):
             return "bad_" + field.rawValue
@@ -87,6 +89,7 @@ public enum MalformedReason: Sendable, Equatable, Hashable, CustomStringConverti
         case .fieldTooLong(let field): return "bad field \(field.rawValue): longer than 128 characters"
         case .duplicateField(let field): return "bad field \(field.rawValue): duplicate"
         case .badTimestamp: return "bad field ts: not RFC 3339"
+        case .timestampOutOfRange: return "ts out of range"
         }
     }
 }

@@ -1,3 +1,9 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 /// RFC 3339 timestamps as milliseconds since the Unix epoch (UTC), and UTC calendar helpers.
 ///
 /// Accepted `ts` grammar (strict subset of RFC 3339 §5.6):
@@ -11,6 +17,13 @@ public enum Timestamp {
     public static let millisPerDay: Int64 = 86_400_000
     /// Milliseconds in one minute.
     public static let millisPerMinute: Int64 = 60_000
+
+    /// The wall clock in milliseconds since the epoch (a coarse clock: a few ns per call).
+    public static func nowMillis() -> Int64 {
+        var ts = timespec()
+        clock_gettime(CLOCK_REALTIME_COARSE, &ts)
+        return Int64(ts.tv_sec) * 1000 + Int64(ts.tv_nsec) / 1_000_000
+    }
 
     /// Parses an RFC 3339 timestamp (see the type's grammar) into epoch milliseconds.
     public static func parse(_ text: String) -> Int64? {

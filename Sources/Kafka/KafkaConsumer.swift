@@ -52,14 +52,40 @@ public struct ConsumerRecord<Value: Sendable>: Sendable {
     public let offset: Int64
     /// The transformed message.
     public let value: Value
+    /// The message's key and payload bytes (what the record's memory is accounted as).
+    public let byteCount: Int
+
+    /// Creates a record.
+    public init(partition: Int32, offset: Int64, value: Value, byteCount: Int = 0) {
+        self.partition = partition
+        self.offset = offset
+        self.value = value
+        self.byteCount = byteCount
+    }
 }
 
 /// A bounded batch of records, in poll order (so in offset order within each partition).
 public struct ConsumerBatch<Value: Sendable>: Sendable {
     /// The records.
     public var records: [ConsumerRecord<Value>]
-    /// The assignment generation the batch was polled in; it increases on every rebalance.
+    /// The assignment generation the batch was polled in; it increases on every rebalance and rewind.
     public let generation: Int
+    /// Per partition of the batch, the next offset the owner's store must hold for this batch to
+    /// follow on from what is stored: the stored offset at assignment, then the end of the previous
+    /// batch of that partition. Absent when nothing was stored for the partition. Commits use it as
+    /// the fence's `expected` value, so a batch that follows a dropped one can never commit past it.
+    public let expectedOffsets: [Int32: Int64]
+    /// Key and payload bytes of the records.
+    public internal(set) var byteCount: Int
+
+    /// Creates a batch.
+    public init(records: [ConsumerRecord<Value>], generation: Int, expectedOffsets: [Int32: Int64] = [:]) {
+        self.records = records
+        self.generation = generation
+        self.expectedOffsets = expectedOffsets
+        byteCount = records.reduce(0) { $0 + $1.byteCount }
+    }
+
     /// The next offset to read per partition after this batch (last offset + 1).
     public var nextOffsets: [Int32: Int64] {
         var result: [Int32: Int64] = [:]
@@ -73,22 +99,28 @@ public enum ConsumerEvent: Sendable {
     /// A stored start offset lay below the log start: `gap` messages were lost to retention.
     /// The consumer continues from `logStart`; this is never silent.
     case offsetOutOfRange(partition: Int32, requested: Int64, logStart: Int64, gap: Int64)
+    /// A stored offset lies beyond the log end (the topic was re-created, or the stored offsets were
+    /// edited): nothing is skipped, the partition stays paused until the stored offset is fixed and the
+    /// engine restarted.
+    case offsetBeyondLogEnd(partition: Int32, stored: Int64, logEnd: Int64)
     /// Partitions were assigned, with the start offsets used (`nil` = beginning of the log).
     case assigned([Int32: Int64?])
-    /// Partitions were revoked.
-    case revoked([Int32])
+    /// Partitions were revoked (`lost`: taken away without a handshake).
+    case revoked([Int32], lost: Bool)
+    /// The consumer re-read the stored offsets and repositioned its partitions (after a fence).
+    case rewound([Int32: Int64?])
     /// A consumer error reported by librdkafka.
     case error(KafkaError)
 }
 
 /// The owner's hooks into rebalances.
 public struct AssignmentHooks: Sendable {
-    /// Called on the poll thread, synchronously, before newly assigned partitions are fetched.
-    /// Returns the next offset to read for each partition (from the owner's store); a partition
-    /// missing from the result starts at the beginning of its log.
+    /// Called on the poll thread, synchronously, before newly assigned partitions are fetched, and
+    /// again on a rewind. Returns the next offset to read for each partition (from the owner's store);
+    /// a partition missing from the result starts at the beginning of its log.
     public var onAssign: @Sendable ([Int32]) throws -> [Int32: Int64]
     /// Called on the poll thread, synchronously, before partitions are taken away: in-flight work for
-    /// them must be committed (or fenced so that it never commits) before this returns.
+    /// them has been committed or abandoned when this runs (or the wait for it timed out).
     public var onRevoke: @Sendable ([Int32]) -> Void
     /// Creates hooks.
     public init(onAssign: @escaping @Sendable ([Int32]) throws -> [Int32: Int64] = { _ in [:] },
@@ -111,6 +143,12 @@ public struct KafkaConsumerSettings: Sendable {
     /// The most records buffered between the poll thread and the batch sequence's reader. When the
     /// next batch would exceed it, the assigned partitions are paused until the buffer drains to half.
     public var maxBufferedRecords: Int = 20_000
+    /// The most message bytes polled and not yet released (buffered or being processed); beyond it the
+    /// partitions pause the same way.
+    public var maxOutstandingBytes: Int = 64 << 20
+    /// How long a revocation waits for admitted batches to commit before it proceeds (their commits
+    /// are then fenced by the stored offsets if the new owner got there first).
+    public var revokeWait: Duration = .seconds(10)
     /// Creates settings.
     public init(topic: String, groupID: String) {
         self.topic = topic
@@ -176,10 +214,19 @@ public final class KafkaConsumer<Value: Sendable>: Sendable {
     /// drop it (the partition's next owner replays it from the stored offsets). An admitted batch must
     /// be `release`d once its state is committed (or abandoned); a revocation waits for that.
     /// - Important: this fence is what makes store commits exactly-once across rebalances.
-    public func admit(_ batch: ConsumerBatch<Value>) -> Bool { core.admit(generation: batch.generation) }
+    public func admit(_ batch: ConsumerBatch<Value>) -> Bool { core.admit(batch) }
 
     /// Ends the processing of an admitted batch.
-    public func release(_ batch: ConsumerBatch<Value>) { core.release() }
+    public func release(_ batch: ConsumerBatch<Value>) { core.release(batch) }
+
+    /// Whether an admitted batch may still commit its state: false once the assignment it was polled
+    /// under was lost (the partitions went to another member without a revoke handshake).
+    public func mayCommit(_ batch: ConsumerBatch<Value>) -> Bool { core.mayCommit(generation: batch.generation) }
+
+    /// Asks the poll thread to re-read the stored offsets (through the assignment hook) and reposition
+    /// every assigned partition there, after the owner's commit was fenced. Batches polled before are
+    /// not admitted; the poll thread first waits for admitted ones to finish.
+    public func rewind() { core.requestRewind() }
 
     /// The partitions currently assigned to this member.
     public var assignedPartitions: [Int32] { core.assignedPartitions }
@@ -188,10 +235,13 @@ public final class KafkaConsumer<Value: Sendable>: Sendable {
     public func watermarks() -> [Int32: (low: Int64, high: Int64)] { core.watermarks() }
 
     /// The largest number of records that were ever buffered at once (for tests and metrics).
-    public var peakBufferedRecords: Int { core.peakBuffered }
+    public var peakBufferedRecords: Int { core.withState { $0.peakBufferedRecords } }
+
+    /// The most message bytes that were ever outstanding (buffered or being processed) at once.
+    public var peakOutstandingBytes: Int { core.withState { $0.peakOutstandingBytes } }
 
     /// How many times backpressure paused the partitions.
-    public var pauseCount: Int { core.pauseCount }
+    public var pauseCount: Int { core.withState { $0.pauseCount } }
 
     /// Asks the poll thread to stop without waiting: it leaves the group (running the revoke hook, which
     /// waits for admitted batches), destroys the handle and ends `batches`.
@@ -220,29 +270,25 @@ public final class KafkaConsumer<Value: Sendable>: Sendable {
     }
 }
 
-/// The state shared by the poll thread and the batch reader.
-struct BufferState<Value: Sendable>: ~Copyable {
-    var buffer: [ConsumerBatch<Value>] = []
-    var bufferedRecords = 0
-    var waiter: CheckedContinuation<ConsumerBatch<Value>?, any Error>?
-    var finished = false
-    var failure: KafkaError?
-    var peakBuffered = 0
-    var pauseCount = 0
-}
-
 /// Owns the `rd_kafka_t` of one consumer and its poll thread.
-/// `@unchecked Sendable`: `rk` is only used through thread-safe librdkafka calls; `pollState` and the
-/// batch under construction are touched only on the poll thread; everything else is behind mutexes.
+///
+/// `@unchecked Sendable`: the shared state is one `ConsumerStateMachine` behind `state`; the handle is
+/// behind `handle` for the calls made from other threads (`commit`, `watermarks`), and the poll thread
+/// destroys it under that lock, so no other thread can use it after it is gone; the batch under
+/// construction, the per-partition stored-offset chain and the pause flags are touched only on the poll
+/// thread.
 final class ConsumerCore<Value: Sendable>: @unchecked Sendable, RdKafkaCallbackContext {
     let logger: Logger
     let settings: KafkaConsumerSettings
     let hooks: AssignmentHooks
     let onEvent: @Sendable (ConsumerEvent) -> Void
     let transform: @Sendable (borrowing KafkaMessageView) -> Value
-    private var rk: OpaquePointer?
-    private let state = Mutex(BufferState<Value>())
-    private let assignment = Mutex<(partitions: [Int32], generation: Int, startOffsets: [Int32: Int64], inFlight: Int)>(([], 0, [:], 0))
+    /// The handle for the poll thread (which owns it until it destroys it); set once in `init`.
+    private var rkStorage: OpaquePointer?
+    private var rk: OpaquePointer { rkStorage! }
+    /// The handle for other threads: nil once destroyed.
+    private let handle = Mutex<SharedHandle?>(nil)
+    private let state: Mutex<ConsumerStateMachine<Value>>
     private let stopRequested = Atomic<Bool>(false)
     private let threadDone = DispatchSemaphore(value: 0)
     private let lifecycle = Mutex<(started: Bool, closed: Bool)>((false, false))
@@ -250,6 +296,10 @@ final class ConsumerCore<Value: Sendable>: @unchecked Sendable, RdKafkaCallbackC
     // Poll-thread-only state.
     private var building: [ConsumerRecord<Value>] = []
     private var paused = false
+    /// Partitions held paused because their stored offset lies beyond the log end.
+    private var stalled: Set<Int32> = []
+    /// Per partition, the next offset the store holds before the next delivered record of it.
+    private var storedChain: [Int32: Int64] = [:]
 
     init(config: KafkaConfig, settings: KafkaConsumerSettings, hooks: AssignmentHooks, logger: Logger,
          onEvent: @escaping @Sendable (ConsumerEvent) -> Void,
@@ -259,23 +309,35 @@ final class ConsumerCore<Value: Sendable>: @unchecked Sendable, RdKafkaCallbackC
         self.hooks = hooks
         self.onEvent = onEvent
         self.transform = transform
+        state = Mutex(ConsumerStateMachine(limits: ConsumerLimits(
+            maxBatchRecords: settings.maxBatchSize, maxBufferedRecords: settings.maxBufferedRecords,
+            maxOutstandingBytes: settings.maxOutstandingBytes)))
         var cfg = config.withDefaults(KafkaConsumer<Value>.defaultProperties)
         cfg.set("group.id", settings.groupID)
+        if let strategy = cfg.value(for: "partition.assignment.strategy"), strategy.contains("cooperative") {
+            throw KafkaError(.configuration, "partition.assignment.strategy=\(strategy) is not supported: the engine's rebalance fence needs eager assignment (use range or roundrobin)")
+        }
         let opaque = Unmanaged.passUnretained(self as AnyObject).toOpaque()
-        let handle = try makeHandle(type: RD_KAFKA_CONSUMER, config: cfg, context: opaque) { conf in
+        let created = try makeHandle(type: RD_KAFKA_CONSUMER, config: cfg, context: opaque) { conf in
             rd_kafka_conf_set_rebalance_cb(conf, consumerRebalanceCallback)
         }
-        rk = handle
-        rd_kafka_poll_set_consumer(handle)
+        rkStorage = created
+        let shared = SharedHandle(rk: created)
+        handle.withLock { $0 = shared }
+        rd_kafka_poll_set_consumer(rk)
         let topics = rd_kafka_topic_partition_list_new(1)
         rd_kafka_topic_partition_list_add(topics, settings.topic, RD_KAFKA_PARTITION_UA)
-        let err = rd_kafka_subscribe(handle, topics)
+        let err = rd_kafka_subscribe(rk, topics)
         rd_kafka_topic_partition_list_destroy(topics)
         if err != RD_KAFKA_RESP_ERR_NO_ERROR {
-            rd_kafka_destroy(handle)
-            rk = nil
+            handle.withLock { $0 = nil }
+            rd_kafka_destroy(rk)
             throw KafkaError(.consume, "subscribe to '\(settings.topic)'", rdError: err)
         }
+    }
+
+    func withState<T>(_ body: (inout ConsumerStateMachine<Value>) -> T) -> T {
+        state.withLock { body(&$0) }
     }
 
     func start() {
@@ -299,24 +361,41 @@ final class ConsumerCore<Value: Sendable>: @unchecked Sendable, RdKafkaCallbackC
             return state.started && !state.closed
         }
         stopRequested.store(true, ordering: .releasing)
-        if wasRunning { threadDone.wait() }
+        if wasRunning {
+            threadDone.wait()
+        } else if lifecycle.withLock({ !$0.started }) {
+            destroyHandle()
+        }
+    }
+
+    private func destroyHandle() {
+        let owned = handle.withLock { h -> SharedHandle? in
+            defer { h = nil }
+            return h
+        }
+        if let owned { rd_kafka_destroy(owned.rk) }
     }
 
     // MARK: poll thread
 
     private func pollLoop() {
-        guard let rk else { return }
         let linger = settings.maxBatchLinger
         let lingerMs = Int32(clamping: linger.components.seconds * 1000 + linger.components.attoseconds / 1_000_000_000_000_000)
         while !stopRequested.load(ordering: .acquiring) {
-            let (buffered, hasFailure) = state.withLock { ($0.bufferedRecords, $0.failure != nil) }
-            if hasFailure { break }
-            if buffered + settings.maxBatchSize > settings.maxBufferedRecords {
-                if !paused { setPaused(true) }
-                serve(rk, timeoutMs: 50)
+            if state.withLock({ $0.failure != nil }) { break }
+            if state.withLock({ $0.beginRewind() }) {
+                rewind()
                 continue
             }
-            if paused && buffered <= settings.maxBufferedRecords / 2 { setPaused(false) }
+            switch state.withLock({ $0.flow(paused: paused) }) {
+            case .pause: setPaused(true)
+            case .resume: setPaused(false)
+            case .keep: break
+            }
+            if paused {
+                serve(timeoutMs: 50)
+                continue
+            }
             // One blocking poll, then fill up to the batch size within the linger time: zero-timeout
             // polls while messages are queued locally, a timed wait only when the queue is empty.
             guard let first = rd_kafka_consumer_poll(rk, 100) else { continue }
@@ -340,13 +419,12 @@ final class ConsumerCore<Value: Sendable>: @unchecked Sendable, RdKafkaCallbackC
         building.removeAll()
         // Leaving the group runs the revoke callback on this thread.
         rd_kafka_consumer_close(rk)
-        rd_kafka_destroy(rk)
-        self.rk = nil
+        destroyHandle()
         finish(failure: nil)
     }
 
     /// Serves callbacks (rebalances, logs, errors) while paused; messages should not arrive.
-    private func serve(_ rk: OpaquePointer, timeoutMs: Int32) {
+    private func serve(timeoutMs: Int32) {
         if let message = rd_kafka_consumer_poll(rk, timeoutMs) {
             handle(message)
             deliverBuilding()
@@ -362,7 +440,8 @@ final class ConsumerCore<Value: Sendable>: @unchecked Sendable, RdKafkaCallbackC
         }
         let view = KafkaMessageView(native: message)
         let value = transform(view)
-        building.append(ConsumerRecord(partition: view.partition, offset: view.offset, value: value))
+        let bytes = (view.payload?.count ?? 0) + (view.key?.count ?? 0)
+        building.append(ConsumerRecord(partition: view.partition, offset: view.offset, value: value, byteCount: bytes))
     }
 
     private func handleError(_ err: rd_kafka_resp_err_t, message: UnsafeMutablePointer<rd_kafka_message_t>) {
@@ -378,73 +457,135 @@ final class ConsumerCore<Value: Sendable>: @unchecked Sendable, RdKafkaCallbackC
         onEvent(.error(error))
     }
 
-    /// The stored offset is below the log start: report the gap loudly, then continue at the log start.
+    /// The stored offset is out of the log's range. Below the log start: report the gap loudly, then
+    /// continue at the log start. Beyond the log end: report it and keep the partition paused; nothing
+    /// is skipped (a guess either way could lose or double-count events).
     private func recoverOutOfRange(partition: Int32) {
-        guard let rk else { return }
         var low: Int64 = 0, high: Int64 = 0
         let qerr = rd_kafka_query_watermark_offsets(rk, settings.topic, partition, &low, &high, 5_000)
-        let requested = assignment.withLock { $0.startOffsets[partition] } ?? -1
+        let requested = storedChain[partition] ?? -1
         guard qerr == RD_KAFKA_RESP_ERR_NO_ERROR else {
             logger.error("offset out of range and watermarks unavailable", metadata: ["partition": "\(partition)"])
             return
         }
-        let target = requested > high ? high : low
+        if requested > high {
+            logger.error("stored offset is beyond the log end; partition held paused (fix the stored offset, then restart)",
+                         metadata: ["topic": "\(settings.topic)", "partition": "\(partition)", "stored": "\(requested)", "log_end": "\(high)"])
+            stalled.insert(partition)
+            withPartitions([partition]) { rd_kafka_pause_partitions(rk, $0) }
+            onEvent(.offsetBeyondLogEnd(partition: partition, stored: requested, logEnd: high))
+            return
+        }
         let gap = requested >= 0 && requested < low ? low - requested : 0
         logger.error("stored offset is out of range; messages lost to retention",
                      metadata: ["topic": "\(settings.topic)", "partition": "\(partition)", "requested": "\(requested)",
                                 "log_start": "\(low)", "log_end": "\(high)", "gap": "\(gap)"])
         onEvent(.offsetOutOfRange(partition: partition, requested: requested, logStart: low, gap: gap))
-        let list = rd_kafka_topic_partition_list_new(1)
-        rd_kafka_topic_partition_list_add(list, settings.topic, partition).pointee.offset = target
-        if let error = rd_kafka_seek_partitions(rk, list, 5_000) { rd_kafka_error_destroy(error) }
-        rd_kafka_topic_partition_list_destroy(list)
-        assignment.withLock { $0.startOffsets[partition] = target }
+        seek([partition: low])
     }
 
     private func deliverBuilding() {
         guard !building.isEmpty else { return }
-        let generation = assignment.withLock { $0.generation }
-        let batch = ConsumerBatch(records: building, generation: generation)
+        var expected: [Int32: Int64] = [:]
+        var seen = Set<Int32>()
+        for record in building where seen.insert(record.partition).inserted {
+            if let stored = storedChain[record.partition] { expected[record.partition] = stored }
+        }
+        let generation = state.withLock { $0.generation }
+        let batch = ConsumerBatch(records: building, generation: generation, expectedOffsets: expected)
+        for (partition, next) in batch.nextOffsets { storedChain[partition] = next }
         building = []
         building.reserveCapacity(settings.maxBatchSize)
-        let waiter = state.withLock { s -> CheckedContinuation<ConsumerBatch<Value>?, any Error>? in
-            if let waiter = s.waiter {
-                s.waiter = nil
-                return waiter
-            }
-            s.buffer.append(batch)
-            s.bufferedRecords += batch.records.count
-            s.peakBuffered = max(s.peakBuffered, s.bufferedRecords)
-            return nil
+        state.withLock { $0.deliver(batch) }?.resume(returning: batch)
+    }
+
+    private func withPartitions(_ partitions: [Int32], offsets: [Int32: Int64] = [:],
+                                _ body: (UnsafeMutablePointer<rd_kafka_topic_partition_list_t>) -> Void) {
+        let list = rd_kafka_topic_partition_list_new(Int32(max(partitions.count, 1)))!
+        for p in partitions {
+            rd_kafka_topic_partition_list_add(list, settings.topic, p).pointee.offset = offsets[p] ?? Int64(RD_KAFKA_OFFSET_INVALID)
         }
-        waiter?.resume(returning: batch)
+        body(list)
+        rd_kafka_topic_partition_list_destroy(list)
+    }
+
+    private func seek(_ offsets: [Int32: Int64]) {
+        guard !offsets.isEmpty else { return }
+        withPartitions(Array(offsets.keys), offsets: offsets) { list in
+            if let error = rd_kafka_seek_partitions(rk, list, 5_000) {
+                logger.error("seek failed", metadata: ["error": "\(String(cString: rd_kafka_error_string(error)))"])
+                rd_kafka_error_destroy(error)
+            }
+        }
     }
 
     private func setPaused(_ pause: Bool) {
-        guard let rk else { return }
-        var list: UnsafeMutablePointer<rd_kafka_topic_partition_list_t>?
-        guard rd_kafka_assignment(rk, &list) == RD_KAFKA_RESP_ERR_NO_ERROR, let list else { return }
-        defer { rd_kafka_topic_partition_list_destroy(list) }
-        if pause {
-            rd_kafka_pause_partitions(rk, list)
-            state.withLock { $0.pauseCount += 1 }
-        } else {
-            rd_kafka_resume_partitions(rk, list)
+        let partitions = state.withLock { $0.partitions }.filter { !stalled.contains($0) }
+        if !partitions.isEmpty {
+            withPartitions(partitions) { list in
+                if pause { rd_kafka_pause_partitions(rk, list) } else { rd_kafka_resume_partitions(rk, list) }
+            }
         }
         paused = pause
     }
 
-    fileprivate func rebalance(_ rk: OpaquePointer, _ err: rd_kafka_resp_err_t,
-                               _ list: UnsafeMutablePointer<rd_kafka_topic_partition_list_t>) {
+    /// Waits for admitted batches to be released, for at most `limit`; returns whether they were.
+    private func waitForInFlight(limit: Duration, what: String) -> Bool {
+        let deadline = ContinuousClock.now + limit
+        var nextWarning = ContinuousClock.now + .seconds(2)
+        while state.withLock({ $0.inFlight }) > 0 {
+            let now = ContinuousClock.now
+            if now >= deadline {
+                logger.warning("\(what): admitted batches still in flight; proceeding (their commits are fenced by the stored offsets)")
+                return false
+            }
+            if now >= nextWarning {
+                logger.notice("\(what): waiting for in-flight batches")
+                nextWarning = now + .seconds(5)
+            }
+            usleep(1_000)
+        }
+        return true
+    }
+
+    /// Reads the stored offsets again and repositions every assigned partition there (after a fenced
+    /// commit): what was polled since is dropped, the chain of expected offsets restarts from the store.
+    private func rewind() {
+        building.removeAll()
+        _ = waitForInFlight(limit: settings.revokeWait, what: "rewind")
+        state.withLock { $0.rewindDrained() }
+        let partitions = state.withLock { $0.partitions }
+        guard !partitions.isEmpty else { return }
+        let stored: [Int32: Int64]
+        do {
+            stored = try hooks.onAssign(partitions)
+        } catch {
+            fail(KafkaError(.assignment, "re-reading stored offsets for \(settings.topic) \(partitions): \(error)"))
+            return
+        }
+        var targets: [Int32: Int64] = [:]
+        var used: [Int32: Int64?] = [:]
+        for p in partitions {
+            targets[p] = stored[p] ?? Int64(RD_KAFKA_OFFSET_BEGINNING)
+            used[p] = stored[p]
+            storedChain[p] = stored[p]
+            if stored[p] == nil { storedChain.removeValue(forKey: p) }
+        }
+        stalled.subtract(partitions)
+        seek(targets)
+        if paused { setPaused(true) } else { setPaused(false) }
+        logger.notice("rewound to the stored offsets", metadata: ["topic": "\(settings.topic)", "offsets": "\(stored)"])
+        onEvent(.rewound(used))
+    }
+
+    fileprivate func rebalance(_ err: rd_kafka_resp_err_t, _ list: UnsafeMutablePointer<rd_kafka_topic_partition_list_t>) {
         let partitions = (0..<Int(list.pointee.cnt)).map { list.pointee.elems[$0].partition }
         if err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS {
             let stored: [Int32: Int64]
             do {
                 stored = try hooks.onAssign(partitions)
             } catch {
-                let failure = KafkaError(.assignment, "reading start offsets for \(settings.topic) \(partitions): \(error)")
-                logger.error("assignment failed", metadata: ["error": "\(failure)"])
-                finish(failure: failure)
+                fail(KafkaError(.assignment, "reading start offsets for \(settings.topic) \(partitions): \(error)"))
                 return
             }
             var used: [Int32: Int64?] = [:]
@@ -453,112 +594,98 @@ final class ConsumerCore<Value: Sendable>: @unchecked Sendable, RdKafkaCallbackC
                 let offset = stored[p]
                 list.pointee.elems[i].offset = offset ?? Int64(RD_KAFKA_OFFSET_BEGINNING)
                 used[p] = offset
+                if let offset { storedChain[p] = offset } else { storedChain.removeValue(forKey: p) }
+                stalled.remove(p)
             }
-            assignment.withLock {
-                $0.partitions = partitions.sorted()
-                $0.generation += 1
-                $0.startOffsets = stored
-            }
+            state.withLock { $0.assigned(partitions) }
             rd_kafka_assign(rk, list)
             paused = false
             logger.info("partitions assigned", metadata: ["topic": "\(settings.topic)", "partitions": "\(partitions.sorted())"])
             onEvent(.assigned(used))
         } else {
             // Drop what was polled but not handed out; the next owner replays it from the store's offsets.
+            let lost = rd_kafka_assignment_lost(rk) != 0
             let revoked = Set(partitions)
             building.removeAll { revoked.contains($0.partition) }
-            state.withLock { s in
-                s.buffer = s.buffer.compactMap { batch in
-                    var b = batch
-                    b.records.removeAll { revoked.contains($0.partition) }
-                    return b.records.isEmpty ? nil : b
-                }
-                s.bufferedRecords = s.buffer.reduce(0) { $0 + $1.records.count }
-            }
-            // Fence: batches polled before this point are no longer admitted; wait for admitted ones.
-            assignment.withLock { $0.generation += 1 }
-            var waited = 0
-            while assignment.withLock({ $0.inFlight }) > 0 {
-                usleep(1_000)
-                waited += 1
-                if waited % 5_000 == 0 {
-                    logger.warning("revocation waiting for in-flight batches", metadata: ["seconds": "\(waited / 1_000)"])
-                }
-            }
+            state.withLock { $0.revoking(partitions, lost: lost) }
+            // A lost assignment already belongs to another member: admitted batches must not commit, and
+            // there is nothing to wait for. Otherwise let them commit, within a bound.
+            if !lost { _ = waitForInFlight(limit: settings.revokeWait, what: "revocation") }
             hooks.onRevoke(partitions)
-            assignment.withLock { $0.partitions.removeAll { revoked.contains($0) } }
+            state.withLock { $0.revoked(partitions) }
+            for p in partitions {
+                storedChain.removeValue(forKey: p)
+                stalled.remove(p)
+            }
             rd_kafka_assign(rk, nil)
-            logger.info("partitions revoked", metadata: ["topic": "\(settings.topic)", "partitions": "\(partitions.sorted())"])
-            onEvent(.revoked(partitions))
+            logger.info("partitions revoked", metadata: ["topic": "\(settings.topic)", "partitions": "\(partitions.sorted())", "lost": "\(lost)"])
+            onEvent(.revoked(partitions, lost: lost))
         }
     }
 
+    private func fail(_ failure: KafkaError) {
+        logger.error("consumer failed", metadata: ["error": "\(failure)"])
+        finish(failure: failure)
+    }
+
     private func finish(failure: KafkaError?) {
-        let waiter = state.withLock { s -> CheckedContinuation<ConsumerBatch<Value>?, any Error>? in
-            if s.failure == nil { s.failure = failure }
-            s.finished = true
-            defer { s.waiter = nil }
-            return s.waiter
-        }
-        if let failure { waiter?.resume(throwing: failure) } else { waiter?.resume(returning: nil) }
+        guard let waiter = state.withLock({ $0.finish(failure: failure) }) else { return }
+        let result = state.withLock { $0.failure }
+        if let result { waiter.resume(throwing: result) } else { waiter.resume(returning: nil) }
     }
 
     // MARK: reader side
 
     func next() async throws -> ConsumerBatch<Value>? {
         try await withCheckedThrowingContinuation { continuation in
-            let result = state.withLock { s -> Result<ConsumerBatch<Value>?, KafkaError>? in
-                if !s.buffer.isEmpty {
-                    let batch = s.buffer.removeFirst()
-                    s.bufferedRecords -= batch.records.count
-                    return .success(batch)
-                }
-                if let failure = s.failure { return .failure(failure) }
-                if s.finished { return .success(nil) }
-                s.waiter = continuation
-                return nil
-            }
-            if let result { continuation.resume(with: result) }
+            if let result = state.withLock({ $0.next(continuation) }) { continuation.resume(with: result) }
         }
     }
 
-    var assignedPartitions: [Int32] { assignment.withLock { $0.partitions } }
+    var assignedPartitions: [Int32] { state.withLock { $0.partitions } }
 
-    func admit(generation: Int) -> Bool {
-        assignment.withLock { a in
-            guard a.generation == generation else { return false }
-            a.inFlight += 1
-            return true
-        }
-    }
+    func admit(_ batch: ConsumerBatch<Value>) -> Bool { state.withLock { $0.admit(batch) } }
 
-    func release() {
-        assignment.withLock { $0.inFlight -= 1 }
-    }
-    var peakBuffered: Int { state.withLock { $0.peakBuffered } }
-    var pauseCount: Int { state.withLock { $0.pauseCount } }
+    func release(_ batch: ConsumerBatch<Value>) { state.withLock { $0.release(batch) } }
+
+    func mayCommit(generation: Int) -> Bool { state.withLock { $0.mayCommit(generation: generation) } }
+
+    func requestRewind() { state.withLock { $0.requestRewind() } }
 
     func commit(_ offsets: [Int32: Int64]) {
-        guard !offsets.isEmpty, let rk, !stopRequested.load(ordering: .acquiring) else { return }
-        let list = rd_kafka_topic_partition_list_new(Int32(offsets.count))
-        for (partition, offset) in offsets {
-            rd_kafka_topic_partition_list_add(list, settings.topic, partition).pointee.offset = offset
+        guard !offsets.isEmpty, !stopRequested.load(ordering: .acquiring) else { return }
+        handle.withLock { shared in
+            guard let rk = shared?.rk else { return }
+            let list = rd_kafka_topic_partition_list_new(Int32(offsets.count))
+            for (partition, offset) in offsets {
+                rd_kafka_topic_partition_list_add(list, settings.topic, partition).pointee.offset = offset
+            }
+            _ = rd_kafka_commit(rk, list, 1)
+            rd_kafka_topic_partition_list_destroy(list)
         }
-        _ = rd_kafka_commit(rk, list, 1)
-        rd_kafka_topic_partition_list_destroy(list)
     }
 
     func watermarks() -> [Int32: (low: Int64, high: Int64)] {
-        guard let rk else { return [:] }
-        var result: [Int32: (low: Int64, high: Int64)] = [:]
-        for partition in assignedPartitions {
-            var low: Int64 = -1, high: Int64 = -1
-            if rd_kafka_get_watermark_offsets(rk, settings.topic, partition, &low, &high) == RD_KAFKA_RESP_ERR_NO_ERROR {
-                result[partition] = (low, high)
+        let partitions = assignedPartitions
+        return handle.withLock { shared in
+            guard let rk = shared?.rk else { return [:] }
+            var result: [Int32: (low: Int64, high: Int64)] = [:]
+            for partition in partitions {
+                var low: Int64 = -1, high: Int64 = -1
+                if rd_kafka_get_watermark_offsets(rk, settings.topic, partition, &low, &high) == RD_KAFKA_RESP_ERR_NO_ERROR {
+                    result[partition] = (low, high)
+                }
             }
+            return result
         }
-        return result
     }
+}
+
+/// A consumer handle reachable from other threads. `@unchecked Sendable`: the calls made through it
+/// (`rd_kafka_commit`, `rd_kafka_get_watermark_offsets`) are thread-safe in librdkafka, and it is used only
+/// under `ConsumerCore.handle`'s lock, under which the poll thread also destroys it.
+struct SharedHandle: @unchecked Sendable {
+    let rk: OpaquePointer
 }
 
 /// The rebalance callback: runs on the poll thread inside `rd_kafka_consumer_poll`.
@@ -579,6 +706,6 @@ protocol RebalanceHandling: AnyObject {
 
 extension ConsumerCore: RebalanceHandling {
     func handleRebalance(_ rk: OpaquePointer, _ err: rd_kafka_resp_err_t, _ list: UnsafeMutablePointer<rd_kafka_topic_partition_list_t>) {
-        rebalance(rk, err, list)
+        rebalance(err, list)
     }
 }

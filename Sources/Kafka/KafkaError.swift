@@ -63,6 +63,23 @@ public struct KafkaError: Error, Sendable, CustomStringConvertible, Equatable {
         }
     }
 
+    /// Whether retrying cannot help until an operator acts: the message is larger than the producer or
+    /// broker accepts, the topic or partition does not exist, access is denied, the record is invalid.
+    /// Such an error stalls the output visibly (readiness, metric, log) instead of being retried as if
+    /// it were a passing outage.
+    public var isPermanent: Bool {
+        guard let rdkafkaCode else { return false }
+        let permanent: [rd_kafka_resp_err_t] = [
+            RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE, RD_KAFKA_RESP_ERR_RECORD_LIST_TOO_LARGE,
+            RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART, RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC, RD_KAFKA_RESP_ERR__UNKNOWN_PARTITION,
+            RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED, RD_KAFKA_RESP_ERR_CLUSTER_AUTHORIZATION_FAILED,
+            RD_KAFKA_RESP_ERR_TRANSACTIONAL_ID_AUTHORIZATION_FAILED, RD_KAFKA_RESP_ERR_SASL_AUTHENTICATION_FAILED,
+            RD_KAFKA_RESP_ERR__AUTHENTICATION, RD_KAFKA_RESP_ERR_INVALID_RECORD, RD_KAFKA_RESP_ERR_POLICY_VIOLATION,
+            RD_KAFKA_RESP_ERR_TOPIC_EXCEPTION, RD_KAFKA_RESP_ERR__INVALID_ARG,
+        ]
+        return permanent.contains(rd_kafka_resp_err_t(rawValue: rdkafkaCode))
+    }
+
     /// The one-line description.
     public var description: String { "kafka \(code): \(message)" }
 }

@@ -21,7 +21,7 @@ public final class CounterSubscriber: Service, Sendable {
     private let latency = Metrics.Timer(label: "streamscore_stage_seconds", dimensions: [("stage", "count")], preferredDisplayUnit: .seconds)
     /// Keep minute counts for this long of event time (nil = keep all).
     private let minuteRetention: Duration?
-    private let testBatchDelay: Duration?
+    private let stopping: StopFlag
 
     /// What the poll thread keeps of a message for counting: no payload copy at all.
     enum CountedMessage: Sendable {
@@ -44,15 +44,17 @@ public final class CounterSubscriber: Service, Sendable {
         self.tracker = tracker
         self.logger = logger
         self.minuteRetention = minuteRetention
-        testBatchDelay = settings.testBatchDelay
+        let stopping = StopFlag()
+        self.stopping = stopping
         var consumerSettings = KafkaConsumerSettings(topic: settings.topic, groupID: group)
         // Counting is cheap per event: larger batches mean fewer transactions.
         consumerSettings.maxBatchSize = settings.counterBatchSize
         consumerSettings.maxBatchLinger = max(settings.batchLinger, .milliseconds(20))
         consumerSettings.maxBufferedRecords = max(settings.maxBufferedRecords, settings.counterBatchSize * 4)
+        consumerSettings.maxOutstandingBytes = settings.maxOutstandingBytes
         let hooks = AssignmentHooks(
             onAssign: { partitions in
-                let stored = try blockingRead { try await store.offsets(scope) }
+                let stored = try blockingRead(status: status, stopping: stopping) { try await store.offsets(scope) }
                 tracker.reset(to: stored, partitions: partitions)
                 return stored.filter { partitions.contains($0.key) }
             },
@@ -85,6 +87,7 @@ public final class CounterSubscriber: Service, Sendable {
                 group.cancelAll()
             }
         } onCancelOrGracefulShutdown: {
+            self.stopping.set()
             self.consumer.requestStop()
         }
         consumer.shutdown()
@@ -95,7 +98,6 @@ public final class CounterSubscriber: Service, Sendable {
         for try await batch in consumer.batches {
             guard consumer.admit(batch) else { continue }
             defer { consumer.release(batch) }
-            if let testBatchDelay { try await Task.sleep(for: testBatchDelay) }
             let started = ContinuousClock.now
             var delta = CounterDelta()
             var valid = 0, malformed = 0
@@ -114,16 +116,20 @@ public final class CounterSubscriber: Service, Sendable {
                     malformed += 1
                 }
             }
-            let advances = tracker.advances(for: batch.nextOffsets)
+            let advances = batch.offsetAdvances
             let finalDelta = delta
             let storeStart = ContinuousClock.now
+            // A batch polled under an assignment that was lost belongs to another member now.
+            guard consumer.mayCommit(batch) else { continue }
             do {
-                try await retrying("commit counters to \(store.location)", logger: logger) {
+                try await retrying("commit counters to \(store.location)", stage: "count", status: status, logger: logger) {
                     try await store.commitCounters(finalDelta, offsets: advances, scope: scope)
                 }
             } catch let error as StoreError where error.kind == .fenced {
-                logger.error("counter commit fenced: another instance owns the partition; batch dropped", metadata: ["error": "\(error)"])
+                logger.error("counter commit fenced: the stored offsets are not where this batch starts; batch dropped, rewinding to the stored offsets",
+                             metadata: ["error": "\(error)"])
                 status.recordFenced()
+                consumer.rewind()
                 continue
             }
             status.storeLatency.recordInterval(since: storeStart)
@@ -132,8 +138,11 @@ public final class CounterSubscriber: Service, Sendable {
             status.recordCommitted(processed: valid, malformed: malformed)
             latency.recordInterval(since: started)
             if let retention = minuteRetention, newestMinute != .min {
+                // Retention follows the newest minute seen, but never past the wall clock: event times
+                // are at most 24 h ahead (CONTRACT §1), and that day must not erase the counts behind it.
+                let anchor = min(newestMinute, Timestamp.minuteFloor(Timestamp.nowMillis()))
                 let keepMillis = retention.components.seconds * 1000
-                _ = try? await store.pruneMinutes(before: newestMinute - keepMillis)
+                _ = try? await store.pruneMinutes(before: anchor - keepMillis)
             }
         }
     }

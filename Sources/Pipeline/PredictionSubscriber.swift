@@ -1,5 +1,6 @@
 import AsyncAlgorithms
 import Dispatch
+import Foundation
 import Events
 import Features
 import Kafka
@@ -29,13 +30,16 @@ public struct SubscriberSettings: Sendable {
     public var counterBatchSize: Int = 20_000
     /// Most records buffered between the poll thread and the pipeline before partitions pause.
     public var maxBufferedRecords: Int = 50_000
+    /// Most message bytes (key + payload) per subscriber that are polled and not yet committed (buffered,
+    /// or in any stage of the pipeline) before partitions pause: memory is bounded in bytes too.
+    public var maxOutstandingBytes: Int = 64 << 20
     /// Batches whose churn-scores deliveries may be in flight before their store commit.
     public var maxInFlightBatches: Int = 16
     /// Profiles kept in the enrichment cache.
     public var profileCacheCapacity: Int = 200_000
-    /// Test hook: an artificial delay per batch in the prediction scorer and the counter subscriber,
-    /// to prove backpressure and to stop the engine mid-stream in crash tests.
-    public var testBatchDelay: Duration?
+    /// The largest message the producer may send (`message.max.bytes`); a dead-letter copy that would
+    /// not fit is cut to its first 64 KiB.
+    public var maxProducerMessageBytes: Int { kafka.value(for: "message.max.bytes").flatMap { Int($0) } ?? 1_000_000 }
 
     /// Creates settings.
     public init(kafka: KafkaConfig) { self.kafka = kafka }
@@ -45,37 +49,44 @@ public struct SubscriberSettings: Sendable {
 }
 
 /// Reads stored offsets synchronously for the consumer's assignment hook (which runs on the poll
-/// thread, a dedicated OS thread, so blocking it is allowed).
-/// A store outage at that moment is retried with backoff for up to a minute before the subscriber fails.
-func blockingRead<T: Sendable>(_ body: @escaping @Sendable () async throws -> T) throws -> T {
-    let result = Mutex<Result<T, any Error>?>(nil)
-    let done = DispatchSemaphore(value: 0)
-    Task {
-        let r: Result<T, any Error>
-        do {
-            r = .success(try await retryingFor(.seconds(60), body))
-        } catch {
-            r = .failure(error)
-        }
-        result.withLock { $0 = r }
-        done.signal()
-    }
-    done.wait()
-    return try result.withLock { $0! }.get()
-}
-
-/// Retries a retriable store error with backoff (100 ms … 5 s) for at most `limit`.
-func retryingFor<T: Sendable>(_ limit: Duration, _ body: @Sendable () async throws -> T) async throws -> T {
-    let deadline = ContinuousClock.now + limit
+/// thread, a dedicated OS thread, so blocking it is allowed). A store outage is retried with backoff
+/// (100 ms … 5 s) for as long as it lasts, the subscriber reported as stalled at `assign` meanwhile: a
+/// store restart during a rebalance must not end the process. It gives up only when `stopping` says so
+/// (graceful shutdown) or on an error that retrying cannot fix.
+func blockingRead<T: Sendable>(status: SubscriberStatus, stopping: StopFlag,
+                               _ body: @escaping @Sendable () async throws -> T) throws -> T {
     var delay: Duration = .milliseconds(100)
     while true {
-        do {
-            return try await body()
-        } catch let error as StoreError where error.isRetriable && ContinuousClock.now + delay < deadline {
-            try await Task.sleep(for: delay)
+        let result = Mutex<Result<T, any Error>?>(nil)
+        let done = DispatchSemaphore(value: 0)
+        Task {
+            let r: Result<T, any Error>
+            do { r = .success(try await body()) } catch { r = .failure(error) }
+            result.withLock { $0 = r }
+            done.signal()
+        }
+        done.wait()
+        switch result.withLock({ $0! }) {
+        case .success(let value):
+            status.clearStall("assign")
+            return value
+        case .failure(let error):
+            let retriable = (error as? StoreError)?.isRetriable ?? false
+            guard retriable, !stopping.isSet else { throw error }
+            status.stall("assign", "reading stored offsets: \(error)")
+            usleep(UInt32(delay.components.seconds * 1_000_000 + delay.components.attoseconds / 1_000_000_000_000))
             delay = min(delay * 2, .seconds(5))
         }
     }
+}
+
+/// Set once a subscriber's graceful shutdown begins; read by work that would otherwise wait forever.
+final class StopFlag: Sendable {
+    private let flag = Atomic<Bool>(false)
+    /// Whether shutdown has begun.
+    var isSet: Bool { flag.load(ordering: .acquiring) }
+    /// Marks shutdown.
+    func set() { flag.store(true, ordering: .releasing) }
 }
 
 /// The prediction subscriber: KafkaConsumer → EventFilter → ProfileEnricher → BatchedScorer →
@@ -93,6 +104,7 @@ public final class PredictionSubscriber: Service, Sendable {
     private let logger: Logger
     private let commitHook = Mutex<(@Sendable ([Int64]) -> Void)?>(nil)
     private let maxInFlightBatches: Int
+    private let stopping: StopFlag
 
     /// Registers a hook called after each committed batch with the event times (ms) of its relevant
     /// events (the benchmark measures produce-to-commit latency with it).
@@ -108,41 +120,47 @@ public final class PredictionSubscriber: Service, Sendable {
         let scope = OffsetScope(subscriber: "prediction", topic: settings.topic)
         let status = SubscriberStatus(name: "prediction", group: group)
         let tracker = OffsetTracker()
-        let enricher = ProfileEnricher(store: store, capacity: settings.profileCacheCapacity)
+        let enricher = ProfileEnricher(store: store, status: status, capacity: settings.profileCacheCapacity)
         let lagGauges = LagGauges(subscriber: "prediction")
+        let stopping = StopFlag()
+        self.stopping = stopping
         self.lagGauges = lagGauges
         self.status = status
         self.tracker = tracker
         self.enricher = enricher
         self.logger = logger
         maxInFlightBatches = settings.maxInFlightBatches
-        filter = EventFilter(producer: producer, dlqTopic: settings.effectiveDLQTopic, logger: logger)
-        scorer = BatchedScorer(registry: registry, logger: logger, delay: settings.testBatchDelay)
-        writer = ProfileWriter(store: store, producer: producer, scoresTopic: settings.scoresTopic, scope: scope, tracker: tracker, logger: logger)
+        filter = EventFilter(producer: producer, dlqTopic: settings.effectiveDLQTopic, status: status, logger: logger)
+        scorer = BatchedScorer(registry: registry, logger: logger)
+        writer = ProfileWriter(store: store, producer: producer, scoresTopic: settings.scoresTopic, scope: scope, tracker: tracker,
+                               status: status, logger: logger)
         var consumerSettings = KafkaConsumerSettings(topic: settings.topic, groupID: group)
         consumerSettings.maxBatchSize = settings.batchSize
         consumerSettings.maxBatchLinger = settings.batchLinger
         consumerSettings.maxBufferedRecords = settings.maxBufferedRecords
+        consumerSettings.maxOutstandingBytes = settings.maxOutstandingBytes
         let hooks = AssignmentHooks(
             onAssign: { partitions in
-                let stored = try blockingRead { try await store.offsets(scope) }
+                // Also on a rewind. The enricher drops its cache when the new generation's first batch arrives.
+                let stored = try blockingRead(status: status, stopping: stopping) { try await store.offsets(scope) }
                 tracker.reset(to: stored, partitions: partitions)
-                enricher.invalidate()
                 return stored.filter { partitions.contains($0.key) }
             },
             onRevoke: { partitions in
-                // Admitted batches are committed by now (the consumer waits for them); drop the cache
-                // so that a later owner's changes are read from the store.
                 tracker.forget(partitions)
-                enricher.invalidate()
                 lagGauges.clear(partitions)
             })
+        let dlqLimit = settings.maxProducerMessageBytes
         consumer = try KafkaConsumer(config: settings.kafka, settings: consumerSettings, hooks: hooks, logger: logger,
-                                     onEvent: { status.handle($0) }, transform: DecodedMessage.decode)
+                                     onEvent: { status.handle($0) },
+                                     transform: { DecodedMessage.decode($0, deadLetterLimit: dlqLimit) })
     }
 
     /// The most records the consumer ever buffered (bounded by `maxBufferedRecords`).
     public var peakBufferedRecords: Int { consumer.peakBufferedRecords }
+
+    /// The most message bytes that were ever polled and not yet committed at once.
+    public var peakOutstandingBytes: Int { consumer.peakOutstandingBytes }
 
     /// How many times backpressure paused the partitions.
     public var pauseCount: Int { consumer.pauseCount }
@@ -157,6 +175,7 @@ public final class PredictionSubscriber: Service, Sendable {
                 group.cancelAll()
             }
         } onCancelOrGracefulShutdown: {
+            self.stopping.set()
             self.consumer.requestStop()
         }
         consumer.shutdown()
@@ -180,7 +199,7 @@ public final class PredictionSubscriber: Service, Sendable {
             group.addTask {
                 do {
                     for try await var batch in toScorer {
-                        try await self.scorer.score(&batch)
+                        self.scorer.score(&batch)
                         await toPublisher.send(batch)
                     }
                     toPublisher.finish()
@@ -203,16 +222,21 @@ public final class PredictionSubscriber: Service, Sendable {
             group.addTask {
                 while let published = try await toCommitter.next() {
                     let batch = published.batch
-                    let committed = try await self.writer.commit(published, status: self.status)
+                    defer { self.consumer.release(batch.filtered.source) }
+                    // A batch polled under an assignment that was lost belongs to another member now.
+                    guard self.consumer.mayCommit(batch.filtered.source) else { continue }
+                    let committed = try await self.writer.commit(published)
                     self.enricher.markCommitted(batch.filtered.sequence)
                     if committed {
                         if let hook = self.commitHook.withLock({ $0 }) { hook(batch.filtered.relevant.map(\.timestamp)) }
                         self.consumer.commit(batch.filtered.source.nextOffsets)
                         self.status.recordCommitted(processed: batch.filtered.validCount, malformed: batch.filtered.malformedCount)
                     } else {
-                        self.enricher.invalidate()
+                        // Everything polled after this batch follows on from it: re-read the stored
+                        // offsets and start again from there (the enricher drops its cache with the new
+                        // generation).
+                        self.consumer.rewind()
                     }
-                    self.consumer.release(batch.filtered.source)
                 }
             }
             var sequence = 0

@@ -24,11 +24,13 @@ struct EnrichedBatch: Sendable {
 }
 
 /// Stage 1: drops irrelevant types, routes malformed messages to the dead-letter topic (byte for byte,
-/// with `error`, `source_partition` and `source_offset` headers). A DLQ outage is retried with backoff
-/// and holds the batch (and so its offset commit) back: nothing is lost.
+/// with `error`, `source_partition` and `source_offset` headers; a copy too large for the producer keeps
+/// its first 64 KiB and gains `original_size`). A DLQ outage is retried with backoff and holds the batch
+/// (and so its offset commit) back: nothing is lost; a permanent refusal stalls it visibly.
 struct EventFilter: Sendable {
     let producer: KafkaProducer
     let dlqTopic: String
+    let status: SubscriberStatus
     let logger: Logger
 
     func filter(_ batch: ConsumerBatch<DecodedMessage>, sequence: Int) async throws -> FilteredBatch {
@@ -41,17 +43,19 @@ struct EventFilter: Sendable {
             case .event(let event):
                 valid += 1
                 if event.isRelevantForPrediction { relevant.append(event) }
-            case .malformed(let reason, let key, let payload):
-                dead.append(ProducerMessage(topic: dlqTopic, key: key, value: payload ?? [], headers: [
+            case .malformed(let reason, let key, let payload, let originalSize):
+                var headers: [(name: String, value: [UInt8])] = [
                     ("error", Array(reason.description.utf8)),
                     ("source_partition", Array(String(record.partition).utf8)),
                     ("source_offset", Array(String(record.offset).utf8)),
-                ]))
+                ]
+                if let originalSize { headers.append(("original_size", Array(String(originalSize).utf8))) }
+                dead.append(ProducerMessage(topic: dlqTopic, key: key, value: payload ?? [], headers: headers))
             }
         }
         if !dead.isEmpty {
             let dead = dead
-            try await retrying("dead-letter \(dead.count) message(s) to \(dlqTopic)", logger: logger) {
+            try await retrying("dead-letter \(dead.count) message(s) to \(dlqTopic)", stage: "dead-letter", status: status, logger: logger) {
                 try await producer.send(dead)
             }
         }
@@ -59,24 +63,38 @@ struct EventFilter: Sendable {
     }
 }
 
-/// Retries `body` with exponential backoff (50 ms … 5 s) until it succeeds or the task is cancelled.
-/// Used for the outputs whose loss is not allowed: the DLQ, the churn-scores topic and the store.
+/// Retries `body` until it succeeds or the task is cancelled: retriable errors with exponential
+/// backoff (50 ms … 5 s), permanent ones (`KafkaError.isPermanent`: too large, unknown topic, denied)
+/// every 30 s, since only an operator can fix them. A fence is never retried. While it keeps failing
+/// (from the third attempt, or at once for a permanent error) the subscriber reports `stage` as
+/// stalled, so `/readyz`, the stalled gauge and the log say which output or store is refusing.
 @discardableResult
-func retrying<T: Sendable>(_ what: String, logger: Logger, _ body: @Sendable () async throws -> T) async throws -> T {
+func retrying<T: Sendable>(_ what: String, stage: String, status: SubscriberStatus?, logger: Logger,
+                           _ body: @Sendable () async throws -> T) async throws -> T {
     var delay: Duration = .milliseconds(50)
     var attempt = 0
+    var stalled = false
     while true {
         do {
-            return try await body()
+            let result = try await body()
+            if stalled { status?.clearStall(stage) }
+            return result
         } catch let error as StoreError where error.kind == .fenced {
             throw error
+        } catch is CancellationError {
+            throw CancellationError()
         } catch {
             attempt += 1
             try Task.checkCancellation()
-            if attempt == 1 || attempt % 10 == 0 {
-                logger.error("retrying", metadata: ["what": "\(what)", "attempt": "\(attempt)", "error": "\(error)"])
+            let permanent = (error as? KafkaError)?.isPermanent ?? false
+            if permanent || attempt >= 3 {
+                status?.stall(stage, "\(what): \(error)")
+                stalled = true
             }
-            try await Task.sleep(for: delay)
+            if attempt == 1 || attempt % 10 == 0 || permanent {
+                logger.error("retrying", metadata: ["what": "\(what)", "attempt": "\(attempt)", "permanent": "\(permanent)", "error": "\(error)"])
+            }
+            try await Task.sleep(for: permanent ? .seconds(30) : delay)
             delay = min(delay * 2, .seconds(5))
         }
     }
@@ -91,33 +109,32 @@ actor ProfileEnricher {
     }
     private var cache: [String: Entry] = [:]
     private let store: any EngineStore
+    private let status: SubscriberStatus
     private let capacity: Int
     private let committedSequence: Atomic<Int>
-    private let epoch: Atomic<Int>
-    private var seenEpoch = 0
+    /// The consumer generation of the batches whose updates the cache holds. A new generation (a
+    /// rebalance, or a rewind after a fenced commit) means some cached updates may never be committed,
+    /// or another instance changed the profiles: the cache is dropped and re-read from the store.
+    private var cacheGeneration = -1
     private let latency = Metrics.Timer(label: "streamscore_stage_seconds", dimensions: [("stage", "enrich")], preferredDisplayUnit: .seconds)
 
-    init(store: any EngineStore, capacity: Int) {
+    init(store: any EngineStore, status: SubscriberStatus, capacity: Int) {
         self.store = store
+        self.status = status
         self.capacity = max(capacity, 1_000)
         committedSequence = Atomic(-1)
-        epoch = Atomic(0)
     }
 
     /// Called by the writer after each store commit.
     nonisolated func markCommitted(_ sequence: Int) { committedSequence.store(sequence, ordering: .releasing) }
 
-    /// Drops the whole cache before the next batch (after a rebalance or a fenced commit).
-    nonisolated func invalidate() { epoch.add(1, ordering: .acquiringAndReleasing) }
-
     var cachedProfiles: Int { cache.count }
 
     func enrich(_ batch: FilteredBatch) async throws -> EnrichedBatch {
         let started = ContinuousClock.now
-        let currentEpoch = epoch.load(ordering: .acquiring)
-        if currentEpoch != seenEpoch {
+        if batch.source.generation != cacheGeneration {
             cache.removeAll()
-            seenEpoch = currentEpoch
+            cacheGeneration = batch.source.generation
         }
         evictIfNeeded()
         var missing: [String] = []
@@ -127,7 +144,8 @@ actor ProfileEnricher {
         }
         if !missing.isEmpty {
             let missing = missing, store = store
-            let loaded = try await retrying("load \(missing.count) profiles", logger: Logger(label: "streamscore.enrich")) {
+            let loaded = try await retrying("load \(missing.count) profiles from \(store.location)", stage: "enrich", status: status,
+                                            logger: Logger(label: "streamscore.enrich")) {
                 try await store.loadProfiles(missing)
             }
             for id in missing {
@@ -173,20 +191,16 @@ actor ProfileEnricher {
 struct BatchedScorer: Sendable {
     let registry: ModelRegistry
     let logger: Logger
-    /// Test hook: an artificial delay per batch, to prove backpressure.
-    let delay: Duration?
     private let latency = Metrics.Timer(label: "streamscore_stage_seconds", dimensions: [("stage", "score")], preferredDisplayUnit: .seconds)
     private let rows = Counter(label: "streamscore_scorer_rows_total")
     private let errors = Counter(label: "streamscore_scoring_errors_total")
 
-    init(registry: ModelRegistry, logger: Logger, delay: Duration?) {
+    init(registry: ModelRegistry, logger: Logger) {
         self.registry = registry
         self.logger = logger
-        self.delay = delay
     }
 
-    func score(_ batch: inout EnrichedBatch) async throws {
-        if let delay { try await Task.sleep(for: delay) }
+    func score(_ batch: inout EnrichedBatch) {
         guard !batch.updates.isEmpty else { return }
         let started = ContinuousClock.now
         let model = registry.current
@@ -243,15 +257,18 @@ struct ProfileWriter: Sendable {
     let scoresTopic: String
     let scope: OffsetScope
     let tracker: OffsetTracker
+    let status: SubscriberStatus
     let logger: Logger
     private let latency = Metrics.Timer(label: "streamscore_stage_seconds", dimensions: [("stage", "write")], preferredDisplayUnit: .seconds)
 
-    init(store: any EngineStore, producer: KafkaProducer, scoresTopic: String, scope: OffsetScope, tracker: OffsetTracker, logger: Logger) {
+    init(store: any EngineStore, producer: KafkaProducer, scoresTopic: String, scope: OffsetScope, tracker: OffsetTracker,
+         status: SubscriberStatus, logger: Logger) {
         self.store = store
         self.producer = producer
         self.scoresTopic = scoresTopic
         self.scope = scope
         self.tracker = tracker
+        self.status = status
         self.logger = logger
     }
 
@@ -270,7 +287,7 @@ struct ProfileWriter: Sendable {
     func publish(_ batch: EnrichedBatch) async throws -> PublishedBatch {
         let messages = scoreMessages(batch)
         guard !messages.isEmpty else { return PublishedBatch(batch: batch, messages: [], pending: nil) }
-        let pending = try await retrying("enqueue \(messages.count) scores for \(scoresTopic)", logger: logger) {
+        let pending = try await retrying("enqueue \(messages.count) scores for \(scoresTopic)", stage: "publish", status: status, logger: logger) {
             try await producer.enqueue(messages)
         }
         return PublishedBatch(batch: batch, messages: messages, pending: pending)
@@ -279,8 +296,9 @@ struct ProfileWriter: Sendable {
     /// Step 2: waits until the batch's scores are delivered (re-sending on a delivery failure), then
     /// commits profiles, rolling state and offsets in ONE store transaction. Scores are thus delivered
     /// before the state that produced them is committed: a crash can repeat them, never lose them.
-    /// - Returns: false when the commit was fenced (another instance owns a partition).
-    func commit(_ published: PublishedBatch, status: SubscriberStatus) async throws -> Bool {
+    /// - Returns: false when the commit was fenced (another instance owns a partition, or the batch
+    ///   follows one that was dropped).
+    func commit(_ published: PublishedBatch) async throws -> Bool {
         let started = ContinuousClock.now
         let batch = published.batch
         if let pending = published.pending {
@@ -288,19 +306,19 @@ struct ProfileWriter: Sendable {
                 _ = try await pending.delivered()
             } catch {
                 let messages = published.messages
-                try await retrying("re-send \(messages.count) scores to \(scoresTopic)", logger: logger) {
+                try await retrying("re-send \(messages.count) scores to \(scoresTopic)", stage: "publish", status: status, logger: logger) {
                     try await producer.send(messages)
                 }
             }
         }
-        let advances = tracker.advances(for: batch.filtered.source.nextOffsets)
+        let advances = batch.filtered.source.offsetAdvances
         let storeStart = ContinuousClock.now
         do {
-            try await retrying("commit \(batch.updates.count) profiles to \(store.location)", logger: logger) {
+            try await retrying("commit \(batch.updates.count) profiles to \(store.location)", stage: "write", status: status, logger: logger) {
                 try await store.commitProfiles(batch.updates, offsets: advances, scope: scope)
             }
         } catch let error as StoreError where error.kind == .fenced {
-            logger.error("commit fenced: another instance owns the partition; batch dropped", metadata: ["error": "\(error)"])
+            logger.error("commit fenced: the stored offsets are not where this batch starts; batch dropped, rewinding to the stored offsets", metadata: ["error": "\(error)"])
             status.recordFenced()
             return false
         }

@@ -30,6 +30,11 @@ public final class SubscriberStatus: Sendable {
         public var lostToRetention: Int64 = 0
         /// Whether the consumer has been assigned partitions at least once.
         public var everAssigned = false
+        /// Why the subscriber is not making progress, per stage (e.g. `dead-letter`, `write`, `assign`,
+        /// `partition 3`): the last error of an output or store that keeps failing. Empty while healthy.
+        public var stalls: [String: String] = [:]
+        /// Whether the subscriber makes progress: assigned (at least once) and no stage stalled.
+        public var isReady: Bool { everAssigned && stalls.isEmpty }
     }
 
     let processedCounter: Counter
@@ -39,6 +44,7 @@ public final class SubscriberStatus: Sendable {
     let batchSize: Recorder
     let storeLatency: Metrics.Timer
     let fencedCounter: Counter
+    let stalledGauge: Gauge
 
     /// Creates the status of a subscriber and its metrics.
     public init(name: String, group: String) {
@@ -51,6 +57,7 @@ public final class SubscriberStatus: Sendable {
         lostCounter = Counter(label: "streamscore_events_lost_to_retention_total", dimensions: dims)
         batchSize = Recorder(label: "streamscore_batch_size", dimensions: dims, aggregate: true)
         fencedCounter = Counter(label: "streamscore_commits_fenced_total", dimensions: dims)
+        stalledGauge = Gauge(label: "streamscore_subscriber_stalled", dimensions: dims)
         storeLatency = Metrics.Timer(label: "streamscore_store_transaction_seconds", dimensions: dims, preferredDisplayUnit: .seconds)
     }
 
@@ -70,6 +77,29 @@ public final class SubscriberStatus: Sendable {
         batchSize.record(processed + malformed)
     }
 
+    /// Marks `stage` as stalled by `error` (an output refused, the store unreachable): `/readyz` answers
+    /// 503 naming it until `clearStall(stage)`.
+    func stall(_ stage: String, _ error: String) {
+        let changed = state.withLock { s -> Bool in
+            defer { s.stalls[stage] = error }
+            return s.stalls[stage] == nil
+        }
+        if changed { stalledGauge.record(1) }
+    }
+
+    /// The stage makes progress again.
+    func clearStall(_ stage: String) {
+        let empty = state.withLock { s -> Bool in
+            guard s.stalls.removeValue(forKey: stage) != nil else { return false }
+            return s.stalls.isEmpty
+        }
+        if empty { stalledGauge.record(0) }
+    }
+
+    private func clearPartitionStalls(_ partitions: some Sequence<Int32>) {
+        for p in partitions { clearStall("partition \(p)") }
+    }
+
     func recordFenced() {
         state.withLock { $0.fenced += 1 }
         fencedCounter.increment()
@@ -82,19 +112,26 @@ public final class SubscriberStatus: Sendable {
                 $0.assignedPartitions = offsets.keys.sorted()
                 $0.everAssigned = true
             }
-        case .revoked:
-            state.withLock { $0.assignedPartitions = [] }
+            clearPartitionStalls(offsets.keys)
+        case .rewound(let offsets):
+            clearPartitionStalls(offsets.keys)
+        case .revoked(let partitions, _):
+            state.withLock { $0.assignedPartitions.removeAll { partitions.contains($0) } }
+            clearPartitionStalls(partitions)
         case .offsetOutOfRange(_, _, _, let gap):
             state.withLock { $0.lostToRetention += gap }
             lostCounter.increment(by: Int(gap))
+        case .offsetBeyondLogEnd(let partition, let stored, let logEnd):
+            stall("partition \(partition)", "stored offset \(stored) is beyond the log end \(logEnd); fix subscriber_offsets, then restart")
         case .error:
             break
         }
     }
 }
 
-/// The next offsets this instance believes are stored, per partition: set from the store on
-/// assignment, advanced after each commit, and sent as the `expected` values that fence commits.
+/// The next offsets stored per partition, as this instance last read or wrote them: set from the store
+/// on assignment and rewind, advanced after each commit; the lag figures use it. (The fence's
+/// `expected` values come from each batch, `ConsumerBatch.expectedOffsets`.)
 final class OffsetTracker: Sendable {
     private let offsets = Mutex<[Int32: Int64]>([:])
 
@@ -106,11 +143,6 @@ final class OffsetTracker: Sendable {
 
     func forget(_ partitions: [Int32]) {
         offsets.withLock { o in for p in partitions { o.removeValue(forKey: p) } }
-    }
-
-    /// The advances for a batch: expected = what is stored now, next = after the batch.
-    func advances(for next: [Int32: Int64]) -> [OffsetAdvance] {
-        offsets.withLock { o in next.map { OffsetAdvance(partition: $0.key, expected: o[$0.key], next: $0.value) } }
     }
 
     func committed(_ advances: [OffsetAdvance]) {
@@ -154,5 +186,14 @@ final class LagGauges: Sendable {
     /// Zeroes the gauges of partitions this instance no longer owns (their new owner reports them).
     func clear(_ partitions: [Int32]) {
         for p in partitions { gauges.withLock { $0[p] }?.record(0) }
+    }
+}
+
+extension ConsumerBatch {
+    /// The offset advances that commit this batch: from the offsets the batch follows on from
+    /// (`expectedOffsets`) to the offsets after it. A batch polled after one that was dropped carries
+    /// the dropped batch's end as `expected`, so its commit is fenced rather than skipping events.
+    var offsetAdvances: [OffsetAdvance] {
+        nextOffsets.map { OffsetAdvance(partition: $0.key, expected: expectedOffsets[$0.key], next: $0.value) }
     }
 }

@@ -129,10 +129,12 @@ final class Compiler {
         return Double(c)
     }
 
-    /// A numeric attribute, or nil when absent.
+    /// A numeric attribute, or nil when absent. Coefficients, thresholds, margins and counts must be
+    /// finite: a NaN or infinite value would make every score NaN or ±1, so it fails the load instead.
     func number(_ el: XElement, _ attr: String) throws(PMMLError) -> Double? {
         guard let text = el.attr(attr) else { return nil }
         guard let d = parseDouble(text) else { throw fail(el, "attribute \(attr)=\"\(text)\" is not a number") }
+        guard d.isFinite else { throw fail(el, "attribute \(attr)=\"\(text)\" is not finite") }
         return d
     }
 

@@ -350,6 +350,31 @@ extension Compiler {
         return n
     }
 
+    /// The most tests on one path through a compiled tree. Real exports are binary trees a few dozen
+    /// levels deep; a node with thousands of ordered children becomes a chain of thousands of tests,
+    /// which the ensemble kernel's builder would walk recursively.
+    static let maxDecisionDepth = 1_000
+
+    /// Fails the load when a path through the compiled tests is longer than `maxDecisionDepth`
+    /// (an iterative walk: the check itself cannot exhaust the stack).
+    func checkDecisionDepth(_ nodes: [TestNode], root: Int32, _ el: XElement) throws(PMMLError) {
+        guard root >= 0 else { return }
+        var depth = [Int32](repeating: 0, count: nodes.count)
+        var stack: [Int32] = [root]
+        depth[Int(root)] = 1
+        while let x = stack.popLast() {
+            let d = depth[Int(x)]
+            if d > Self.maxDecisionDepth {
+                throw fail(el, "a decision path has more than \(Self.maxDecisionDepth) tests")
+            }
+            let n = nodes[Int(x)]
+            for next in [n.onTrue, n.onFalse, n.onUnknown] where next >= 0 && depth[Int(next)] < d + 1 {
+                depth[Int(next)] = d + 1
+                stack.append(next)
+            }
+        }
+    }
+
     /// Compiles a TreeModel into binary tests.
     func compileTree(_ c: ModelContext) throws(PMMLError) -> ModelNode {
         let el = c.element
@@ -396,7 +421,7 @@ extension Compiler {
             var result = nullLeaf
             if c.function == .regression {
                 if let s = n.score {
-                    guard let v = parseDouble(s) else { throw fail(n.el, "score \"\(s)\" is not a number") }
+                    guard let v = parseDouble(s), v.isFinite else { throw fail(n.el, "score \"\(s)\" is not a finite number") }
                     leafKind.append(1)
                     leafValue.append(c.r(v))
                     leafProbs.append(contentsOf: [Double](repeating: 0, count: ncat))
@@ -469,44 +494,55 @@ extension Compiler {
             return e
         }
 
-        func chain(_ parent: TNode, _ i: Int) throws(PMMLError) -> Int32 {
-            if i == parent.children.count {
-                if noTrueChild == "returnLastPrediction" && parent.score != nil { return try leaf(parent) }
-                return nullLeaf
-            }
-            let child = parent.children[i]
-            guard let p = child.predicate else { return nullLeaf }
-            if p.name == "True" { return try entry(child) }
-            if p.name == "False" { return try chain(parent, i + 1) }
-            let index = nodes.count
-            nodes.append(TestNode(value: 0, slot: 0, op: 8, onTrue: nullLeaf, onFalse: nullLeaf, onUnknown: nullLeaf))
-            if let (op, slot, value) = try test(p) {
-                nodes[index].op = op
-                nodes[index].slot = slot
-                nodes[index].value = value
-            } else {
-                nodes[index].value = Double(predicates.count)
-                predicates.append(try compilePredicate(p, c.scope))
-            }
-            let onTrue = try entry(child)
-            let onFalse = try chain(parent, i + 1)
-            let onUnknown: Int32
-            switch missingStrategy {
-            case "nullPrediction": onUnknown = nullLeaf
-            case "lastPrediction": onUnknown = try lastPrediction(parent)
-            case "defaultChild":
-                if let id = parent.defaultChild, let d = parent.children.first(where: { $0.id == id }) {
-                    onUnknown = try entry(d)
-                } else {
-                    // No default child declared: fall back to the parent's prediction.
-                    onUnknown = try lastPrediction(parent)
+        /// The tests for `parent`'s children from `start` on, in document order: each test's false
+        /// branch is the next sibling's test. Built in a loop over the siblings (a node may have tens of
+        /// thousands of them) and linked from the last one back; only the descent into a child recurses,
+        /// which the XML depth limit bounds.
+        func chain(_ parent: TNode, _ start: Int) throws(PMMLError) -> Int32 {
+            var pending: [Int] = []
+            var tail = nullLeaf
+            var i = start
+            while true {
+                if i == parent.children.count {
+                    if noTrueChild == "returnLastPrediction" && parent.score != nil { tail = try leaf(parent) }
+                    break
                 }
-            default: onUnknown = onFalse
+                let child = parent.children[i]
+                guard let p = child.predicate else { break }
+                if p.name == "True" { tail = try entry(child); break }
+                if p.name == "False" { i += 1; continue }
+                let index = nodes.count
+                nodes.append(TestNode(value: 0, slot: 0, op: 8, onTrue: nullLeaf, onFalse: nullLeaf, onUnknown: nullLeaf))
+                if let (op, slot, value) = try test(p) {
+                    nodes[index].op = op
+                    nodes[index].slot = slot
+                    nodes[index].value = value
+                } else {
+                    nodes[index].value = Double(predicates.count)
+                    predicates.append(try compilePredicate(p, c.scope))
+                }
+                nodes[index].onTrue = try entry(child)
+                pending.append(index)
+                i += 1
             }
-            nodes[index].onTrue = onTrue
-            nodes[index].onFalse = onFalse
-            nodes[index].onUnknown = onUnknown
-            return Int32(index)
+            var next = tail
+            for index in pending.reversed() {
+                nodes[index].onFalse = next
+                switch missingStrategy {
+                case "nullPrediction": nodes[index].onUnknown = nullLeaf
+                case "lastPrediction": nodes[index].onUnknown = try lastPrediction(parent)
+                case "defaultChild":
+                    if let id = parent.defaultChild, let d = parent.children.first(where: { $0.id == id }) {
+                        nodes[index].onUnknown = try entry(d)
+                    } else {
+                        // No default child declared: fall back to the parent's prediction.
+                        nodes[index].onUnknown = try lastPrediction(parent)
+                    }
+                default: nodes[index].onUnknown = next
+                }
+                next = Int32(index)
+            }
+            return next
         }
 
         var rootTarget: Int32
@@ -528,6 +564,7 @@ extension Compiler {
             nodes[index].onTrue = try entry(root)
             rootTarget = Int32(index)
         }
+        try checkDecisionDepth(nodes, root: rootTarget, el)
         let finalHeader = ModelHeader(element: header.element, line: header.line, function: header.function,
                                       categories: header.categories, categoryValues: header.categoryValues,
                                       probOffset: header.probOffset, floatMath: header.floatMath,

@@ -43,19 +43,46 @@ final class XElement {
     func children(named name: String) -> [XElement] { children.filter { $0.name == name } }
 }
 
-/// Collects `XMLParser` callbacks into an `XElement` tree.
+/// Bounds on what a model document may hold. Every walk over the element tree (the compiler's, and the
+/// tree's own teardown, which releases children recursively) is at most `maxDepth` deep, so no document
+/// can exhaust a thread's stack; the other bounds keep a hostile file from exhausting memory.
+enum XMLLimits {
+    /// The most bytes a model file may have.
+    static let maxBytes = 256 << 20
+    /// The deepest element nesting (real PMML nests a few levels plus the depth of its deepest tree).
+    static let maxDepth = 256
+    /// The most elements in one document.
+    static let maxElements = 10_000_000
+}
+
+/// Collects `XMLParser` callbacks into an `XElement` tree, within `XMLLimits`.
 private final class TreeBuilder: NSObject, XMLParserDelegate {
     /// Open elements.
     var stack: [XElement] = []
     /// The entry target.
     var root: XElement?
-    weak var parser: XMLParser?
+    /// Elements seen so far.
+    var elementCount = 0
+    /// Why parsing was aborted (a limit), with the line.
+    var limitFailure: (line: Int, message: String)?
 
     /// XMLParser callback.
     func parser(
         _ parser: XMLParser, didStartElement elementName: String, namespaceURI: String?,
         qualifiedName qName: String?, attributes attributeDict: [String: String] = [:]
     ) {
+        guard limitFailure == nil else { return }
+        elementCount += 1
+        if stack.count >= XMLLimits.maxDepth {
+            limitFailure = (parser.lineNumber, "elements nested deeper than \(XMLLimits.maxDepth) levels (<\(elementName)>)")
+            parser.abortParsing()
+            return
+        }
+        if elementCount > XMLLimits.maxElements {
+            limitFailure = (parser.lineNumber, "more than \(XMLLimits.maxElements) elements")
+            parser.abortParsing()
+            return
+        }
         let element = XElement(qualifiedName: elementName, attributes: attributeDict, line: parser.lineNumber)
         stack.append(element)
     }
@@ -65,7 +92,7 @@ private final class TreeBuilder: NSObject, XMLParserDelegate {
         _ parser: XMLParser, didEndElement elementName: String, namespaceURI: String?,
         qualifiedName qName: String?
     ) {
-        guard let element = stack.popLast() else { return }
+        guard limitFailure == nil, let element = stack.popLast() else { return }
         if let parent = stack.last {
             parent.children.append(element)
         } else {
@@ -86,6 +113,10 @@ private final class TreeBuilder: NSObject, XMLParserDelegate {
 
 /// Parses `data` as XML into an element tree; errors name `file` and the line.
 func parseXMLTree(data: Data, file: String) throws(PMMLError) -> XElement {
+    guard data.count <= XMLLimits.maxBytes else {
+        throw PMMLError(file: file, line: nil, element: nil,
+                        message: "the file has \(data.count) bytes; a model file may have at most \(XMLLimits.maxBytes)")
+    }
     let parser = XMLParser(data: data)
     parser.shouldProcessNamespaces = false
     parser.shouldReportNamespacePrefixes = false
@@ -93,6 +124,9 @@ func parseXMLTree(data: Data, file: String) throws(PMMLError) -> XElement {
     let builder = TreeBuilder()
     parser.delegate = builder
     let ok = parser.parse()
+    if let failure = builder.limitFailure {
+        throw PMMLError(file: file, line: failure.line, element: nil, message: "refused: \(failure.message)")
+    }
     if !ok || builder.root == nil {
         let reason = parser.parserError.map { String(describing: $0.localizedDescription) } ?? "no root element"
         throw PMMLError(file: file, line: parser.lineNumber, element: nil, message: "malformed XML: \(reason)")

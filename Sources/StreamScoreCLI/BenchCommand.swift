@@ -28,8 +28,8 @@ struct BenchCommand: AsyncParsableCommand {
     @Option(help: "Sections to run, comma-separated: kafka, core, scoring, prediction, counter.")
     var only = "kafka,core,scoring,prediction,counter"
 
-    @Option(name: .customLong("models-dir"), help: "Folder with the shared reference models (NAME.pmml, NAME.expected.csv).")
-    var modelsDir = "../shared/models"
+    @Option(name: .customLong("models-dir"), help: "Folder with the reference models (NAME.pmml, NAME.expected.csv).")
+    var modelsDir = "Tests/Fixtures/models"
 
     @Option(name: .customLong("e2e-messages"), help: "Synthetic events for the end-to-end sections.")
     var e2eMessages = 1_000_000

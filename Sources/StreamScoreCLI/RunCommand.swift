@@ -78,8 +78,6 @@ struct RunCommand: AsyncParsableCommand {
     @Option(name: .customLong("demo-rate"), help: "Synthetic events per second in demo mode.")
     var demoRate = 2_000.0
 
-    @Option(name: .customLong("test-batch-delay-ms"), help: ArgumentHelp("Test hook: slow each subscriber by this many ms per batch.", visibility: .hidden))
-    var testBatchDelayMs: Int?
 
     func validate() throws {
         let names = subscribers.split(separator: ",").map(String.init)
@@ -148,7 +146,6 @@ struct RunCommand: AsyncParsableCommand {
         settings.batchSize = batchSize
         settings.batchLinger = .milliseconds(batchLingerMs)
         settings.counterBatchSize = counterBatchSize
-        settings.testBatchDelay = testBatchDelayMs.map { .milliseconds($0) }
         let wanted = Set(subscribers.split(separator: ",").map(String.init))
         var services: [any Service] = []
         var statuses: [SubscriberStatus] = []

@@ -1,9 +1,9 @@
 import Foundation
 import TestSupport
 
-/// The independent oracles in `<repo>/../shared/reference/` (resolved once, in the TestSupport target).
+/// The independent oracles in `<repo>/Tests/Fixtures/reference/` (resolved once, in the TestSupport target).
 enum Reference {
-    /// `<repo>/../shared/reference`.
+    /// `<repo>/Tests/Fixtures/reference`.
     static var directory: URL { Shared.root.appendingPathComponent("reference") }
 
     /// The bytes of a reference file.

@@ -7,11 +7,12 @@ import TestSupport
 /// at three points, or stopped with SIGTERM, then restarted; the final state must equal the oracle.
 @Suite("Crash and shutdown recovery (child processes)", .serialized, .timeLimit(.minutes(5)))
 struct CrashRecoveryTests {
-    /// Slowed on purpose (small batches, a delay per batch) so that "mid-stream" lasts long enough.
+    /// Small batches, so that a kill lands between many commits; the stream itself arrives through a
+    /// throttled producer (`ProducerProcess`), so "mid-stream" lasts long enough.
     func engineArgs(broker: BrokerProcess, db: URL) -> [String] {
         ["--brokers", broker.bootstrap, "--store", "sqlite:\(db.path)", "--model", Shared.model("logreg.pmml").path,
          "--customers", Shared.reference("customers.csv").path, "--batch-size", "50", "--counter-batch-size", "100",
-         "--test-batch-delay-ms", "60", "--kafka", "session.timeout.ms=6000", "--kafka", "heartbeat.interval.ms=500",
+         "--kafka", "session.timeout.ms=6000", "--kafka", "heartbeat.interval.ms=500",
          "--log-level", "warning"]
     }
 
@@ -40,7 +41,8 @@ struct CrashRecoveryTests {
         let dir = try Shared.tempDir("crash")
         let broker = try BrokerProcess(partitions: 6, topic: "page-views")
         defer { broker.stop() }
-        let total = try await produceReference("events_dirty.jsonl", bootstrap: broker.bootstrap, topic: "page-views")
+        let total = try Shared.lines("events_dirty.jsonl").count
+        let producer = try ProducerProcess(file: Shared.reference("events_dirty.jsonl"), bootstrap: broker.bootstrap, topic: "page-views", rate: 200)
         let db = dir.appendingPathComponent("state.db")
         let args = engineArgs(broker: broker, db: db)
         // Each run starts where the store says; kill after a few hundred more messages.
@@ -55,6 +57,7 @@ struct CrashRecoveryTests {
         let stored = try await partial.offsets(OffsetScope(subscriber: "prediction", topic: "page-views")).values.reduce(0, +)
         #expect(stored > 0 && stored < Int64(total), "kills should land mid-stream (stored offsets sum \(stored) of \(total))")
         try await partial.close()
+        #expect(producer.waitExit(timeout: 60) == 0)
 
         try await runToCompletion(args, dir: dir, name: "final")
         let store = try SQLiteStore(path: db.path)
@@ -68,7 +71,7 @@ struct CrashRecoveryTests {
         let dir = try Shared.tempDir("sigterm")
         let broker = try BrokerProcess(partitions: 6, topic: "page-views")
         defer { broker.stop() }
-        _ = try await produceReference("events_dirty.jsonl", bootstrap: broker.bootstrap, topic: "page-views")
+        let producer = try ProducerProcess(file: Shared.reference("events_dirty.jsonl"), bootstrap: broker.bootstrap, topic: "page-views", rate: 300)
         let db = dir.appendingPathComponent("state.db")
         let args = engineArgs(broker: broker, db: db)
         let engine = try EngineProcess(args, logDir: dir, name: "first")
@@ -77,6 +80,7 @@ struct CrashRecoveryTests {
         engine.signal(SIGTERM)
         #expect(engine.waitExit(timeout: 10) == 0, "exit status after SIGTERM; see \(engine.stderrFile.path)")
         #expect(Date().timeIntervalSince(started) < 10)
+        #expect(producer.waitExit(timeout: 60) == 0)
         try await runToCompletion(args, dir: dir, name: "second")
         let store = try SQLiteStore(path: db.path)
         try await expectProfilesMatchOracle(store, oracle: "oracle_dirty")

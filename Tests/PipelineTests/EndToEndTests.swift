@@ -20,7 +20,7 @@ struct EndToEndTests {
         let topic: String
     }
 
-    func makeEngine(batchDelay: Duration? = nil, maxBuffered: Int = 20_000, batchSize: Int = 1_000) async throws -> Engine {
+    func makeEngine(maxBuffered: Int = 20_000, batchSize: Int = 1_000) async throws -> Engine {
         let broker = try EmbeddedBroker(logger: Shared.logger)
         let topic = "feed-\(UUID().uuidString.prefix(6))"
         try broker.createTopic(topic, partitions: 6)
@@ -32,7 +32,6 @@ struct EndToEndTests {
         var settings = SubscriberSettings(kafka: kafka)
         settings.topic = topic
         settings.groupPrefix = "g-\(UUID().uuidString.prefix(6))"
-        settings.testBatchDelay = batchDelay
         settings.maxBufferedRecords = maxBuffered
         settings.batchSize = batchSize
         let registry = try ModelRegistry(contentsOf: Shared.model("logreg.pmml"))
@@ -138,9 +137,9 @@ struct EndToEndTests {
         engine.producer.shutdown()
     }
 
-    @Test("a slowed scorer: partitions pause, the buffer stays within its bound, nothing is lost")
+    @Test("a pipeline slower than its consumer (a store commit per 100 events): partitions pause, the buffer stays within its bound, nothing is lost")
     func backpressure() async throws {
-        let engine = try await makeEngine(batchDelay: .milliseconds(15), maxBuffered: 400, batchSize: 100)
+        let engine = try await makeEngine(maxBuffered: 400, batchSize: 100)
         let total = try await produceReference("events_clean.jsonl", bootstrap: engine.broker.bootstrap, topic: engine.topic)
         let running = Task { try await engine.prediction.run() }
         let done = try await eventually(timeout: .seconds(120)) {

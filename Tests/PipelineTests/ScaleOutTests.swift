@@ -23,7 +23,7 @@ struct ScaleOutTests {
     func args(_ broker: BrokerProcess, store: String) -> [String] {
         ["--brokers", broker.bootstrap, "--store", store, "--model", Shared.model("logreg.pmml").path,
          "--customers", Shared.reference("customers.csv").path, "--batch-size", "50", "--counter-batch-size", "100",
-         "--test-batch-delay-ms", "60", "--kafka", "session.timeout.ms=6000", "--kafka", "heartbeat.interval.ms=500",
+         "--kafka", "session.timeout.ms=6000", "--kafka", "heartbeat.interval.ms=500",
          "--log-level", "warning"]
     }
 
@@ -49,7 +49,8 @@ struct ScaleOutTests {
         let store = try freshDatabase()
         let broker = try BrokerProcess(partitions: 6, topic: "page-views")
         defer { broker.stop() }
-        _ = try await produceReference("events_dirty.jsonl", bootstrap: broker.bootstrap, topic: "page-views")
+        // A throttled producer (~25 s for the stream), so that the join and the kill land mid-stream.
+        let producer = try ProducerProcess(file: Shared.reference("events_dirty.jsonl"), bootstrap: broker.bootstrap, topic: "page-views", rate: 200)
 
         let a = try EngineProcess(args(broker, store: store), logDir: dir, name: "a")
         let b = try EngineProcess(args(broker, store: store), logDir: dir, name: "b")
@@ -69,6 +70,7 @@ struct ScaleOutTests {
         // One is killed: the others take over its partitions.
         b.signal(SIGKILL)
         _ = b.waitExit(timeout: 10)
+        #expect(producer.waitExit(timeout: 60) == 0)
         #expect(try await eventually(timeout: .seconds(120)) { drained([a, c]) }, "a and c never drained the stream; see \(dir.path)")
         for e in [a, c] {
             e.signal(SIGTERM)

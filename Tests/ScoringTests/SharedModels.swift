@@ -2,7 +2,7 @@ import Foundation
 @testable import Scoring
 import TestSupport
 
-/// Locates `../shared/models` from this source file: walk up to the folder holding Package.swift.
+/// Locates `Tests/Fixtures/models` from this source file: walk up to the folder holding Package.swift.
 enum SharedModels {
     static var directory: URL { Shared.root.appendingPathComponent("models") }
 

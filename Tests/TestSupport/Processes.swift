@@ -65,10 +65,49 @@ public final class BrokerProcess {
         process.terminate()
         process.waitUntilExit()
     }
+
+    /// A broker outlives no test: whatever the test's outcome, the child ends with this object.
+    deinit {
+        if process.isRunning {
+            kill(process.processIdentifier, SIGKILL)
+            process.waitUntilExit()
+        }
+    }
 }
 
 
-/// Paths of the shared oracles (`<repo>/../shared`) and of built products.
+/// A `streamscore produce --file … --rate N` child process: a throttled producer, so that an engine
+/// started beside it meets the stream mid-way (the real mechanism crash and scale-out tests use to make
+/// kills land mid-stream).
+public final class ProducerProcess {
+    let process = Process()
+
+    /// Starts publishing `file` (one event per line, keyed by customer_id) at `rate` events/s.
+    public init(file: URL, bootstrap: String, topic: String, rate: Int) throws {
+        process.executableURL = builtProduct("streamscore")
+        process.arguments = ["produce", "--brokers", bootstrap, "--topic", topic, "--file", file.path, "--rate", "\(rate)"]
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+    }
+
+    /// Waits for the producer to finish, up to `timeout`; returns its exit status, or nil on time-out.
+    public func waitExit(timeout: TimeInterval) -> Int32? {
+        let deadline = Date().addingTimeInterval(timeout)
+        while process.isRunning && Date() < deadline { usleep(20_000) }
+        return process.isRunning ? nil : process.terminationStatus
+    }
+
+    deinit {
+        if process.isRunning {
+            kill(process.processIdentifier, SIGKILL)
+            process.waitUntilExit()
+        }
+    }
+}
+
+/// Paths of the oracles (`<repo>/Tests/Fixtures`, copied from the steering repository's `shared/`) and of
+/// built products.
 public enum Shared {
     public static let repo: URL = {
         var dir = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
@@ -77,7 +116,8 @@ public enum Shared {
         }
         return dir
     }()
-    public static let root = repo.deletingLastPathComponent().appendingPathComponent("shared")
+    /// `<repo>/Tests/Fixtures`: `reference/` and `models/` (see its README).
+    public static let root = repo.appendingPathComponent("Tests/Fixtures")
     public static func reference(_ name: String) -> URL { root.appendingPathComponent("reference/\(name)") }
     public static func model(_ name: String) -> URL { root.appendingPathComponent("models/\(name)") }
 
@@ -180,6 +220,14 @@ public final class EngineProcess: @unchecked Sendable {
 
     /// Sends a signal.
     public func signal(_ sig: Int32) { kill(process.processIdentifier, sig) }
+
+    /// An engine outlives no test: whatever the test's outcome, the child ends with this object.
+    deinit {
+        if process.isRunning {
+            kill(process.processIdentifier, SIGKILL)
+            process.waitUntilExit()
+        }
+    }
 
     /// Waits for the exit, up to `timeout`; returns the exit status, or nil on time-out.
     public func waitExit(timeout: TimeInterval) -> Int32? {

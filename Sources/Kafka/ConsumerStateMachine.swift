@@ -1,0 +1,198 @@
+/// Bounds on what a consumer holds in memory.
+public struct ConsumerLimits: Sendable, Equatable {
+    /// The most records in one batch.
+    public var maxBatchRecords: Int
+    /// The most records buffered between the poll thread and the reader.
+    public var maxBufferedRecords: Int
+    /// The most message bytes (payload + key) polled and not yet released: buffered, or admitted and
+    /// still being processed. Bounds memory in bytes whatever the message sizes.
+    public var maxOutstandingBytes: Int
+
+    /// Creates limits.
+    public init(maxBatchRecords: Int, maxBufferedRecords: Int, maxOutstandingBytes: Int) {
+        self.maxBatchRecords = maxBatchRecords
+        self.maxBufferedRecords = maxBufferedRecords
+        self.maxOutstandingBytes = maxOutstandingBytes
+    }
+}
+
+/// The state a consumer shares between its poll thread and its reader: the assignment and its
+/// generation, the admitted batches, the buffer of delivered batches with the reader's continuation,
+/// byte accounting, and rewind requests.
+///
+/// A plain value whose transitions return what the caller must do (resume a continuation, pause or
+/// resume the partitions); it performs no I/O, so it is tested without a broker. `ConsumerCore` keeps
+/// it behind one `Mutex` and acts on the results outside the lock.
+struct ConsumerStateMachine<Value: Sendable>: ~Copyable {
+    typealias Waiter = CheckedContinuation<ConsumerBatch<Value>?, any Error>
+
+    let limits: ConsumerLimits
+    /// Partitions assigned to this member, sorted.
+    private(set) var partitions: [Int32] = []
+    /// Increases on every assignment change and rewind: a batch polled under an older generation is
+    /// not admitted.
+    private(set) var generation = 0
+    /// Batches of a generation below this were polled under an assignment that was lost (the group
+    /// gave the partitions away without a revoke handshake): they must never commit.
+    private(set) var committableFrom = 0
+    /// Admitted batches not yet released.
+    private(set) var inFlight = 0
+    /// Bytes of records delivered and not yet released or dropped.
+    private(set) var outstandingBytes = 0
+    /// Records buffered (delivered, not yet taken by the reader).
+    private(set) var bufferedRecords = 0
+    private(set) var peakBufferedRecords = 0
+    private(set) var peakOutstandingBytes = 0
+    private(set) var pauseCount = 0
+    /// The owner asked to re-read the stored offsets (after a fenced commit).
+    private(set) var rewindRequested = false
+    private(set) var finished = false
+    private(set) var failure: KafkaError?
+    private var buffer: [ConsumerBatch<Value>] = []
+    private var bufferStart = 0
+    private var waiter: Waiter?
+
+    init(limits: ConsumerLimits) { self.limits = limits }
+
+    // MARK: delivery (poll thread) and reading
+
+    /// A batch leaves the poll thread: handed to a waiting reader, or buffered.
+    mutating func deliver(_ batch: ConsumerBatch<Value>) -> Waiter? {
+        outstandingBytes += batch.byteCount
+        peakOutstandingBytes = max(peakOutstandingBytes, outstandingBytes)
+        if let waiter {
+            self.waiter = nil
+            return waiter
+        }
+        buffer.append(batch)
+        bufferedRecords += batch.records.count
+        peakBufferedRecords = max(peakBufferedRecords, bufferedRecords)
+        return nil
+    }
+
+    /// The reader asks for the next batch: a result now, or nil when it must wait (the continuation
+    /// is kept and resumed by `deliver` or `finish`).
+    mutating func next(_ continuation: Waiter) -> Result<ConsumerBatch<Value>?, KafkaError>? {
+        if bufferStart < buffer.count {
+            let batch = buffer[bufferStart]
+            bufferStart += 1
+            if bufferStart > 64 && bufferStart * 2 > buffer.count {
+                buffer.removeFirst(bufferStart)
+                bufferStart = 0
+            }
+            bufferedRecords -= batch.records.count
+            return .success(batch)
+        }
+        if let failure { return .failure(failure) }
+        if finished { return .success(nil) }
+        waiter = continuation
+        return nil
+    }
+
+    /// Ends the batch sequence (with a failure, or normally); returns the waiter to resume.
+    mutating func finish(failure: KafkaError?) -> Waiter? {
+        if self.failure == nil { self.failure = failure }
+        finished = true
+        defer { waiter = nil }
+        return waiter
+    }
+
+    // MARK: processing
+
+    /// Admits a batch into processing unless a rebalance or rewind happened since it was polled; a
+    /// batch that is not admitted is dropped (its bytes no longer count).
+    mutating func admit(_ batch: borrowing ConsumerBatch<Value>) -> Bool {
+        guard batch.generation == generation else {
+            outstandingBytes -= batch.byteCount
+            return false
+        }
+        inFlight += 1
+        return true
+    }
+
+    /// Ends the processing of an admitted batch (committed or abandoned).
+    mutating func release(_ batch: borrowing ConsumerBatch<Value>) {
+        inFlight -= 1
+        outstandingBytes -= batch.byteCount
+    }
+
+    /// Whether a batch of `generation` may still commit its state.
+    func mayCommit(generation: Int) -> Bool { generation >= committableFrom }
+
+    // MARK: flow control (poll thread)
+
+    /// What to do with the partitions' fetching, given whether they are paused now.
+    enum Flow: Equatable { case keep, pause, resume }
+
+    /// Pauses before the next batch would overflow the record or byte bound; resumes once both have
+    /// drained to half.
+    mutating func flow(paused: Bool) -> Flow {
+        if isOverLimits {
+            guard !paused else { return .keep }
+            pauseCount += 1
+            return .pause
+        }
+        if paused && bufferedRecords <= limits.maxBufferedRecords / 2 && outstandingBytes <= limits.maxOutstandingBytes / 2 {
+            return .resume
+        }
+        return .keep
+    }
+
+    /// Whether the next batch would overflow a bound: the poll thread then serves callbacks only.
+    var isOverLimits: Bool {
+        bufferedRecords + limits.maxBatchRecords > limits.maxBufferedRecords || outstandingBytes > limits.maxOutstandingBytes
+    }
+
+    // MARK: assignment (poll thread)
+
+    /// Partitions were assigned: a new generation.
+    mutating func assigned(_ newPartitions: [Int32]) {
+        partitions = Array(Set(partitions).union(newPartitions)).sorted()
+        generation += 1
+    }
+
+    /// A revocation begins: buffered records of those partitions are dropped and a new generation
+    /// starts, so batches polled before it are not admitted. When the assignment was `lost`, batches
+    /// already admitted must not commit either.
+    mutating func revoking(_ revoked: [Int32], lost: Bool) {
+        let gone = Set(revoked)
+        dropBuffered { gone.contains($0) }
+        generation += 1
+        if lost { committableFrom = generation }
+    }
+
+    /// The revocation is complete.
+    mutating func revoked(_ revoked: [Int32]) {
+        let gone = Set(revoked)
+        partitions.removeAll { gone.contains($0) }
+    }
+
+    /// The owner's commit was fenced: ask the poll thread to re-read the stored offsets.
+    mutating func requestRewind() { rewindRequested = true }
+
+    /// The poll thread starts a requested rewind: a new generation, every buffered batch dropped.
+    /// Returns false when none was requested.
+    mutating func beginRewind() -> Bool {
+        guard rewindRequested else { return false }
+        dropBuffered { _ in true }
+        generation += 1
+        return true
+    }
+
+    /// Admitted batches have drained: requests made until now are covered by the offsets read next.
+    mutating func rewindDrained() { rewindRequested = false }
+
+    private mutating func dropBuffered(where drop: (Int32) -> Bool) {
+        var kept: [ConsumerBatch<Value>] = []
+        for var batch in buffer[bufferStart...] {
+            let before = batch.byteCount
+            batch.records.removeAll { drop($0.partition) }
+            batch.byteCount = batch.records.reduce(0) { $0 + $1.byteCount }
+            outstandingBytes -= before - batch.byteCount
+            if !batch.records.isEmpty { kept.append(batch) }
+        }
+        buffer = kept
+        bufferStart = 0
+        bufferedRecords = kept.reduce(0) { $0 + $1.records.count }
+    }
+}
