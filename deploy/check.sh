@@ -72,12 +72,12 @@ sum_checkov()   {
   awk -F'[:,] *' '/^Passed checks:/ {p+=$2; f+=$4; s+=$6} END {printf "%d passed, %d failed, %d skipped (justified)", p, f, s}' "$1"
 }
 sum_last_line() { tail -n 1 "$1"; }
-sum_promtool()  { echo "$(grep -c 'SUCCESS' "$1" || true) files valid"; }
+sum_promtool()  { echo "$(grep -c 'valid prometheus config file' "$1" || true) configs valid, $(grep -Eo '[0-9]+ rules found' "$1" | awk '{n+=$1} END {print n+0}') rules"; }
 
 run kubernetes-validate sum_kubeval "$BIN/kubernetes-validate" deploy/k8s/*.yaml
-run hadolint sum_hadolint "$BIN/hadolint" deploy/Dockerfile
+run hadolint sum_hadolint "$BIN/hadolint" --no-color deploy/Dockerfile
 # --skip-download: no network calls to the vendor's API (offline; same checks).
-# --skip-path secrets/: deploy/secrets/ holds local, git-ignored secret files for compose.
+# --skip-path deploy/secrets/: it holds local, git-ignored secret files for compose.
 run checkov sum_checkov "$BIN/checkov" -d deploy --quiet --compact --skip-download --skip-path 'deploy/secrets/'
 run check-jsonschema sum_last_line "$BIN/check-jsonschema" --builtin-schema vendor.compose-spec deploy/docker-compose.yml
 run consistency sum_last_line "$BIN/python" deploy/consistency.py

@@ -35,10 +35,23 @@ public enum HTTPAPI {
         let router = Router()
         router.get("/healthz") { _, _ in "ok" }
 
+        router.get("/readyz") { _, _ -> Response in
+            let (ready, body) = readiness(engine)
+            guard ready else {
+                return Response(status: .serviceUnavailable, headers: [.contentType: "application/json"],
+                                body: .init(byteBuffer: ByteBuffer(string: body)))
+            }
+            return Response(status: .ok, headers: [.contentType: "text/plain; charset=utf-8"], body: .init(byteBuffer: ByteBuffer(string: "ready")))
+        }
+
         router.get("/status") { _, _ in json(statusJSON(engine)) }
 
         router.get("/profiles/:customer_id") { _, context -> Response in
-            let id = try context.parameters.require("customer_id")
+            // Path parameters arrive percent-encoded (`/profiles/a%20b` is customer `a b`).
+            let raw = try context.parameters.require("customer_id")
+            guard let id = raw.removingPercentEncoding else {
+                throw HTTPError(.badRequest, message: "customer_id is not valid percent-encoded UTF-8")
+            }
             guard let row = try await engine.store.profileRow(id) else {
                 throw HTTPError(.notFound, message: "no profile for customer_id \(id)")
             }
@@ -98,6 +111,22 @@ public enum HTTPAPI {
             return json("{\"profiles\":\(n),\"scored\":\(h.reduce(0, +)),\"score_histogram\":[\(h.map(String.init).joined(separator: ","))],\"top_risk\":[\(risk.joined(separator: ","))]}")
         }
         return router
+    }
+
+    /// Whether every subscriber makes progress, and otherwise the JSON reason: per subscriber and stage,
+    /// the error that stalls it (`{"ready":false,"reasons":[{"subscriber","stage","error"}]}`).
+    public static func readiness(_ engine: EngineContext) -> (ready: Bool, body: String) {
+        var reasons: [String] = []
+        for s in engine.subscribers {
+            let snap = s.snapshot
+            if !snap.everAssigned {
+                reasons.append("{\"subscriber\":\(jsonString(s.name)),\"stage\":\"assign\",\"error\":\"no partitions assigned yet\"}")
+            }
+            for (stage, error) in snap.stalls.sorted(by: { $0.key < $1.key }) {
+                reasons.append("{\"subscriber\":\(jsonString(s.name)),\"stage\":\(jsonString(stage)),\"error\":\(jsonString(error))}")
+            }
+        }
+        return (reasons.isEmpty, "{\"ready\":\(reasons.isEmpty),\"reasons\":[\(reasons.joined(separator: ","))]}")
     }
 
     /// The `/status` document.

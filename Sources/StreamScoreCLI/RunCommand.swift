@@ -72,6 +72,12 @@ struct RunCommand: AsyncParsableCommand {
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error.")
     var logLevel = "info"
 
+    @Option(name: .customLong("shutdown-timeout"), help: "Seconds a graceful shutdown (SIGTERM, SIGINT) may take; past it the engine exits non-zero.")
+    var shutdownTimeout = 30
+
+    @Option(name: .customLong("max-buffered-mib"), help: "MiB of messages per subscriber polled and not yet committed before its partitions pause (memory bound).")
+    var maxBufferedMiB = 64
+
     @Flag(help: "Demo mode: also produce synthetic events at --demo-rate and print a live line.")
     var demo = false
 
@@ -87,6 +93,8 @@ struct RunCommand: AsyncParsableCommand {
         guard parseHostPort(http) != nil else { throw ValidationError("--http '\(http)' is not HOST:PORT (e.g. 127.0.0.1:8080)") }
         guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("--log-level '\(logLevel)' is not one of trace, debug, info, notice, warning, error") }
         guard batchSize >= 1, counterBatchSize >= 1, batchLingerMs >= 0, partitions >= 1 else { throw ValidationError("--batch-size, --counter-batch-size, --partitions must be ≥ 1 and --batch-linger-ms ≥ 0") }
+        guard shutdownTimeout >= 1 else { throw ValidationError("--shutdown-timeout must be ≥ 1 second") }
+        guard maxBufferedMiB >= 1 else { throw ValidationError("--max-buffered-mib must be ≥ 1") }
     }
 
     func run() async throws {
@@ -95,6 +103,9 @@ struct RunCommand: AsyncParsableCommand {
         } catch let error as StartupError {
             printError("streamscore run: \(error.message)")
             throw ExitCode(2)
+        } catch let error as ServiceGroupError {
+            printError("streamscore run: shutdown did not complete cleanly: \(error)")
+            throw ExitCode(1)
         }
     }
 
@@ -146,6 +157,7 @@ struct RunCommand: AsyncParsableCommand {
         settings.batchSize = batchSize
         settings.batchLinger = .milliseconds(batchLingerMs)
         settings.counterBatchSize = counterBatchSize
+        settings.maxOutstandingBytes = maxBufferedMiB << 20
         let wanted = Set(subscribers.split(separator: ",").map(String.init))
         var services: [any Service] = []
         var statuses: [SubscriberStatus] = []
@@ -188,12 +200,25 @@ struct RunCommand: AsyncParsableCommand {
             services.append(TaskService { await runDemoLoad(producer: producer, topic: topic, rate: demoRate, logger: modelLogger) })
             services.append(TaskService { await liveLine(statuses: allStatuses, store: engineStore) })
         }
-        // The HTTP server is listed first so that it stops last (reverse order on shutdown).
-        let group = ServiceGroup(configuration: .init(services: [app] + services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        // One ServiceGroup, in dependency order: it stops them in reverse, so the subscribers drain and
+        // commit first, then the HTTP server stops, then the producer flushes, the store closes and the
+        // embedded broker goes last.
+        var lifecycle: [any Service] = []
+        if let broker { lifecycle.append(TeardownService { broker.shutdown() }) }
+        lifecycle.append(TeardownService { try? await engineStore.close() })
+        lifecycle.append(TeardownService { producer.shutdown(flushTimeout: .seconds(5)) })
+        lifecycle.append(app)
+        let timeout = Duration.seconds(shutdownTimeout)
+        var configuration = ServiceGroupConfiguration(services: (lifecycle + services).map { ServiceGroupConfiguration.ServiceConfiguration(service: $0) },
+                                                      gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+        configuration.maximumGracefulShutdownDuration = timeout
+        configuration.maximumCancellationDuration = .seconds(5)
+        let group = ServiceGroup(configuration: configuration)
+        // Whatever blocks (a stalled output, an unreachable store), the process ends: past the graceful
+        // deadline and the cancellation grace, it exits non-zero.
+        let watchdog = ShutdownWatchdog(limit: timeout + .seconds(8), logger: logger)
+        watchdog.arm(on: [SIGTERM, SIGINT])
         try await group.run()
-        producer.shutdown(flushTimeout: .seconds(5))
-        try? await engineStore.close()
-        broker?.shutdown()
     }
 
     private func bundledDemoModel() throws -> URL {
@@ -231,6 +256,54 @@ func parseHostPort(_ text: String) -> (String, Int)? {
     guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]), (0...65535).contains(port) else { return nil }
     let host = String(text[..<colon])
     return host.isEmpty ? nil : (host, port)
+}
+
+/// A long-lived part without a loop of its own (producer, store, embedded broker): waits for graceful
+/// shutdown (or cancellation), then tears the part down. In a `ServiceGroup` its position decides when.
+struct TeardownService: Service {
+    let teardown: @Sendable () async -> Void
+    init(_ teardown: @escaping @Sendable () async -> Void) { self.teardown = teardown }
+    func run() async throws {
+        try? await gracefulShutdown()
+        await teardown()
+    }
+}
+
+/// Ends the process if a graceful shutdown outlives its limit (armed by the first SIGTERM or SIGINT).
+/// The `ServiceGroup` cancels what is still running at the graceful deadline; this is the last resort
+/// for what cancellation cannot reach (a thread blocked in a C call).
+/// `@unchecked Sendable`: `sources` is written once, in `arm`, before any signal can fire, and only kept
+/// alive afterwards; `armed` is atomic.
+final class ShutdownWatchdog: @unchecked Sendable {
+    let limit: Duration
+    let logger: Logger
+    private var sources: [any DispatchSourceSignal] = []
+    private let armed = Atomic<Bool>(false)
+
+    init(limit: Duration, logger: Logger) {
+        self.limit = limit
+        self.logger = logger
+    }
+
+    func arm(on signals: [Int32]) {
+        let made = signals.map { sig -> any DispatchSourceSignal in
+            let source = DispatchSource.makeSignalSource(signal: sig, queue: .global())
+            source.setEventHandler { [self] in self.start() }
+            source.resume()
+            return source
+        }
+        sources = made
+    }
+
+    private func start() {
+        guard !armed.exchange(true, ordering: .acquiringAndReleasing) else { return }
+        let seconds = Double(limit.components.seconds)
+        DispatchQueue.global().asyncAfter(deadline: .now() + seconds) { [logger] in
+            logger.critical("graceful shutdown did not finish in time; exiting", metadata: ["limit_s": "\(seconds)"])
+            printError("streamscore run: graceful shutdown did not finish within the limit; exiting with status 1")
+            exit(1)
+        }
+    }
 }
 
 /// A service made of an async closure that runs until cancelled or graceful shutdown.
