@@ -964,11 +964,27 @@ enum DashboardPage {
       }
 
       // ---------- polling ----------
+      // The API token (when the engine requires one) is asked for once and kept in this tab only
+      // (sessionStorage: gone when the tab closes, never sent anywhere but this engine).
+      var TOKEN_KEY = 'streamscore.apiToken';
+      var asking = false;
+      function apiToken() { try { return sessionStorage.getItem(TOKEN_KEY) || ''; } catch (e) { return ''; } }
+      function askToken() {
+        if (asking) return;
+        asking = true;
+        var t = window.prompt('This engine requires its API token (kept in this tab only):', '');
+        asking = false;
+        if (t) { try { sessionStorage.setItem(TOKEN_KEY, t.trim()); } catch (e) {} }
+      }
       function fetchJSON(url) {
         var ctl = typeof AbortController === 'function' ? new AbortController() : null;
         var timer = ctl ? setTimeout(function () { ctl.abort(); }, TIMEOUT_MS) : null;
-        return fetch(url, { cache: 'no-store', headers: { 'Accept': 'application/json' }, signal: ctl ? ctl.signal : undefined })
+        var headers = { 'Accept': 'application/json' };
+        var token = apiToken();
+        if (token) headers['Authorization'] = 'Bearer ' + token;
+        return fetch(url, { cache: 'no-store', headers: headers, signal: ctl ? ctl.signal : undefined })
           .then(function (res) {
+            if (res.status === 401) { askToken(); throw new Error(url + ': HTTP 401 (API token required)'); }
             if (!res.ok) throw new Error(url + ': HTTP ' + res.status);
             return res.json();
           })

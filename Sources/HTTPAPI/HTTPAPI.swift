@@ -30,8 +30,10 @@ public struct EngineContext: Sendable {
 
 /// The routes of CONTRACT.md §4 plus the dashboard's summary.
 public enum HTTPAPI {
-    /// Builds the router.
-    public static func router(_ engine: EngineContext) -> Router<BasicRequestContext> {
+    /// Builds the router. `/healthz`, `/readyz` and the dashboard page (static, no data) are open;
+    /// `/metrics` takes `security.metricsToken` when set; every other route takes `security.apiToken`
+    /// when set.
+    public static func router(_ engine: EngineContext, security: HTTPSecurity = HTTPSecurity()) -> Router<BasicRequestContext> {
         let router = Router()
         router.get("/healthz") { _, _ in "ok" }
 
@@ -44,9 +46,25 @@ public enum HTTPAPI {
             return Response(status: .ok, headers: [.contentType: "text/plain; charset=utf-8"], body: .init(byteBuffer: ByteBuffer(string: "ready")))
         }
 
-        router.get("/status") { _, _ in json(statusJSON(engine)) }
+        router.get("/") { _, _ -> Response in
+            Response(status: .ok, headers: [.contentType: "text/html; charset=utf-8"],
+                     body: .init(byteBuffer: ByteBuffer(string: DashboardPage.html)))
+        }
 
-        router.get("/profiles/:customer_id") { _, context -> Response in
+        let metrics = security.metricsToken.map { router.group().add(middleware: BearerAuthMiddleware(token: BearerToken($0))) } ?? router.group()
+        metrics.get("/metrics") { _, _ -> Response in
+            var buffer: [UInt8] = []
+            engine.prometheus.emit(into: &buffer)
+            return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
+                            body: .init(byteBuffer: ByteBuffer(bytes: buffer)))
+        }
+
+        let api = security.apiToken.map { router.group().add(middleware: BearerAuthMiddleware(token: BearerToken($0))) } ?? router.group()
+        let scoring = InFlightLimit(limit: security.maxInFlightScores)
+
+        api.get("/status") { _, _ in json(statusJSON(engine)) }
+
+        api.get("/profiles/:customer_id") { _, context -> Response in
             // Path parameters arrive percent-encoded (`/profiles/a%20b` is customer `a b`).
             let raw = try context.parameters.require("customer_id")
             guard let id = raw.removingPercentEncoding else {
@@ -58,49 +76,39 @@ public enum HTTPAPI {
             return json(profileJSON(row))
         }
 
-        router.get("/counters/pages") { request, _ -> Response in
+        api.get("/counters/pages") { request, _ -> Response in
             let top = try intParameter(request, "top", default: 20, range: 1...10_000)
             let pages = try await engine.store.pageCounts(top: top)
             return json("[" + pages.map { "{\"page\":\(jsonString($0.page)),\"count\":\($0.count)}" }.joined(separator: ",") + "]")
         }
 
-        router.get("/counters/types") { _, _ -> Response in
+        api.get("/counters/types") { _, _ -> Response in
             let types = try await engine.store.typeCounts().sorted { $0.key < $1.key }
             return json("{" + types.map { "\(jsonString($0.key)):\($0.value)" }.joined(separator: ",") + "}")
         }
 
-        router.get("/counters/minutes") { request, _ -> Response in
+        api.get("/counters/minutes") { request, _ -> Response in
             let from = try timeParameter(request, "from")
             let to = try timeParameter(request, "to")
             let minutes = try await engine.store.minuteCounts(from: from, to: to)
             return json("[" + minutes.map { "{\"minute\":\"\(Timestamp.format(millis: $0.minute))\",\"count\":\($0.count)}" }.joined(separator: ",") + "]")
         }
 
-        router.post("/score") { request, _ -> Response in
-            let body = try await request.body.collect(upTo: 1 << 20)
-            let values = try parseScoreBody(Data(buffer: body))
-            let model = engine.models.current
-            do {
-                let p = try model.score(model.makeRow(values))
-                return json("{\"probability\":\(jsonNumber(p)),\"model_version\":\(jsonString(model.version))}")
-            } catch {
-                throw HTTPError(.badRequest, message: "cannot score: \(error)")
+        api.post("/score") { request, _ -> Response in
+            try await scoring.run {
+                let body = try await readBody(request, limit: security.maxScoreBodyBytes, timeout: security.requestReadTimeout)
+                let values = try parseScoreBody(Data(buffer: body))
+                let model = engine.models.current
+                do {
+                    let p = try model.score(model.makeRow(values))
+                    return json("{\"probability\":\(jsonNumber(p)),\"model_version\":\(jsonString(model.version))}")
+                } catch {
+                    throw HTTPError(.badRequest, message: "cannot score: \(error)")
+                }
             }
         }
 
-        router.get("/metrics") { _, _ -> Response in
-            var buffer: [UInt8] = []
-            engine.prometheus.emit(into: &buffer)
-            return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
-                            body: .init(byteBuffer: ByteBuffer(bytes: buffer)))
-        }
-
-        router.get("/") { _, _ -> Response in
-            Response(status: .ok, headers: [.contentType: "text/html; charset=utf-8"],
-                     body: .init(byteBuffer: ByteBuffer(string: DashboardPage.html)))
-        }
-
-        router.get("/dashboard/summary") { _, _ -> Response in
+        api.get("/dashboard/summary") { _, _ -> Response in
             async let count = engine.store.profileCount()
             async let histogram = engine.store.scoreHistogram(bins: 20)
             async let top = engine.store.topRisk(limit: 10)

@@ -70,9 +70,8 @@ struct ConsumerStateMachine<Value: Sendable>: ~Copyable {
         return nil
     }
 
-    /// The reader asks for the next batch: a result now, or nil when it must wait (the continuation
-    /// is kept and resumed by `deliver` or `finish`).
-    mutating func next(_ continuation: Waiter) -> Result<ConsumerBatch<Value>?, KafkaError>? {
+    /// The reader asks for the next batch: a result now, or nil when it must wait (`park`).
+    mutating func take() -> Result<ConsumerBatch<Value>?, KafkaError>? {
         if bufferStart < buffer.count {
             let batch = buffer[bufferStart]
             bufferStart += 1
@@ -85,9 +84,11 @@ struct ConsumerStateMachine<Value: Sendable>: ~Copyable {
         }
         if let failure { return .failure(failure) }
         if finished { return .success(nil) }
-        waiter = continuation
         return nil
     }
+
+    /// The reader waits: `deliver` or `finish` resumes it.
+    mutating func park(_ continuation: Waiter) { waiter = continuation }
 
     /// Ends the batch sequence (with a failure, or normally); returns the waiter to resume.
     mutating func finish(failure: KafkaError?) -> Waiter? {

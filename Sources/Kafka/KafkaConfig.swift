@@ -28,12 +28,25 @@ public struct KafkaConfig: Sendable {
         properties.last(where: { $0.key == key })?.value
     }
 
+    /// Words that mark a property whose value is a secret (`sasl.password`, `ssl.key.password`,
+    /// `sasl.jaas.config`, `sasl.oauthbearer.client.secret`, …): such values never appear in an error or
+    /// a log line.
+    static let secretWords = ["password", "passwd", "secret", "jaas", "key", "token", "credential", "oauthbearer"]
+
+    /// Whether `key` names a property whose value must not be shown.
+    public static func isSecret(_ key: String) -> Bool {
+        let k = key.lowercased()
+        return secretWords.contains { k.contains($0) }
+    }
+
     /// Parses `KEY=VALUE` strings as given on the command line.
-    /// - Throws: `KafkaError` naming the malformed entry.
+    /// - Throws: `KafkaError` naming the malformed entry (never its value).
     public static func parseOverrides(_ entries: [String]) throws -> [(key: String, value: String)] {
         try entries.map { entry in
             guard let eq = entry.firstIndex(of: "="), eq != entry.startIndex else {
-                throw KafkaError(.configuration, "'\(entry)' is not KEY=VALUE (example: --kafka session.timeout.ms=6000)")
+                // No key to judge by: show a short prefix only, a value may have been pasted here.
+                let shown = isSecret(entry) || entry.count > 40 ? String(entry.prefix(12)) + "…" : entry
+                throw KafkaError(.configuration, "'\(shown)' is not KEY=VALUE (example: --kafka session.timeout.ms=6000)")
             }
             return (String(entry[..<eq]), String(entry[entry.index(after: eq)...]))
         }
@@ -50,8 +63,13 @@ public struct KafkaConfig: Sendable {
             let result = rd_kafka_conf_set(conf, key, value, &errstr, errstr.count)
             if result != RD_KAFKA_CONF_OK {
                 rd_kafka_conf_destroy(conf)
-                let reason = errorString(errstr)
-                throw KafkaError(.configuration, "librdkafka property '\(key)=\(value)' rejected: \(reason)")
+                // The value is shown only for a known, non-secret property: an unknown name may be a
+                // mistyped secret one (`sasl.pasword`), and librdkafka's reason may quote the value.
+                let showValue = result == RD_KAFKA_CONF_INVALID && !Self.isSecret(key)
+                var reason = errorString(errstr)
+                if !showValue && !value.isEmpty { reason = reason.replacing(value, with: "[redacted]") }
+                let shown = showValue ? "'\(key)=\(value)'" : "'\(key)' (value redacted)"
+                throw KafkaError(.configuration, "librdkafka property \(shown) rejected: \(reason)")
             }
         }
         return conf

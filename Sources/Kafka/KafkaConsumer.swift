@@ -638,7 +638,12 @@ final class ConsumerCore<Value: Sendable>: @unchecked Sendable, RdKafkaCallbackC
 
     func next() async throws -> ConsumerBatch<Value>? {
         try await withCheckedThrowingContinuation { continuation in
-            if let result = state.withLock({ $0.next(continuation) }) { continuation.resume(with: result) }
+            let result = state.withLock { s -> Result<ConsumerBatch<Value>?, KafkaError>? in
+                if let result = s.take() { return result }
+                s.park(continuation)
+                return nil
+            }
+            if let result { continuation.resume(with: result) }
         }
     }
 

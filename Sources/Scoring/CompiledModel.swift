@@ -32,6 +32,11 @@ public final class CompiledModel: Sendable {
     /// - Throws: `PMMLError` naming the file, line and element for malformed or unsupported documents, and
     ///   any error from reading the file.
     public static func load(contentsOf url: URL) throws -> CompiledModel {
+        // Refuse an oversized file before reading it into memory.
+        if let size = (try? FileManager.default.attributesOfItem(atPath: url.path))?[.size] as? Int, size > XMLLimits.maxBytes {
+            throw PMMLError(file: url.path, line: nil, element: nil,
+                            message: "the file has \(size) bytes; a model file may have at most \(XMLLimits.maxBytes)")
+        }
         let data: Data
         do {
             data = try Data(contentsOf: url)

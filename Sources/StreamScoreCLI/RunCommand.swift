@@ -3,6 +3,8 @@ import Events
 import Foundation
 import HTTPAPI
 import Hummingbird
+import HummingbirdCore
+import HummingbirdTLS
 import Kafka
 import Logging
 import Metrics
@@ -72,6 +74,33 @@ struct RunCommand: AsyncParsableCommand {
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error.")
     var logLevel = "info"
 
+    @Option(name: .customLong("api-token-file"), help: "File holding the bearer token every data route requires (or set STREAMSCORE_API_TOKEN). Required to bind a non-loopback --http address.")
+    var apiTokenFile: String?
+
+    @Option(name: .customLong("metrics-token-file"), help: "File holding a separate bearer token for /metrics (default: /metrics is open).")
+    var metricsTokenFile: String?
+
+    @Option(name: .customLong("tls-cert"), help: "PEM certificate chain: serve HTTPS (with --tls-key).")
+    var tlsCert: String?
+
+    @Option(name: .customLong("tls-key"), help: "PEM private key for --tls-cert.")
+    var tlsKey: String?
+
+    @Option(name: .customLong("http-idle-timeout"), help: "Seconds an HTTP connection may sit idle before it is closed.")
+    var httpIdleTimeout = 15
+
+    @Option(name: .customLong("http-read-timeout"), help: "Seconds a client may take to send a request body.")
+    var httpReadTimeout = 10
+
+    @Option(name: .customLong("http-max-connections"), help: "Most HTTP connections served at once (more wait in the accept backlog).")
+    var httpMaxConnections = 512
+
+    @Option(name: .customLong("max-score-body-kib"), help: "Largest POST /score body, KiB.")
+    var maxScoreBodyKiB = 16
+
+    @Option(name: .customLong("max-inflight-scores"), help: "POST /score requests scored at once; more get 429.")
+    var maxInflightScores = 64
+
     @Option(name: .customLong("shutdown-timeout"), help: "Seconds a graceful shutdown (SIGTERM, SIGINT) may take; past it the engine exits non-zero.")
     var shutdownTimeout = 30
 
@@ -94,6 +123,10 @@ struct RunCommand: AsyncParsableCommand {
         guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("--log-level '\(logLevel)' is not one of trace, debug, info, notice, warning, error") }
         guard batchSize >= 1, counterBatchSize >= 1, batchLingerMs >= 0, partitions >= 1 else { throw ValidationError("--batch-size, --counter-batch-size, --partitions must be ≥ 1 and --batch-linger-ms ≥ 0") }
         guard shutdownTimeout >= 1 else { throw ValidationError("--shutdown-timeout must be ≥ 1 second") }
+        guard httpIdleTimeout >= 1, httpReadTimeout >= 1, httpMaxConnections >= 1, maxScoreBodyKiB >= 1, maxInflightScores >= 1 else {
+            throw ValidationError("--http-idle-timeout, --http-read-timeout, --http-max-connections, --max-score-body-kib and --max-inflight-scores must be ≥ 1")
+        }
+        guard (tlsCert == nil) == (tlsKey == nil) else { throw ValidationError("--tls-cert and --tls-key go together") }
         guard maxBufferedMiB >= 1 else { throw ValidationError("--max-buffered-mib must be ≥ 1") }
     }
 
@@ -116,6 +149,7 @@ struct RunCommand: AsyncParsableCommand {
         MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: prometheus))
 
         // Start-up checks, each failing with one line that names the culprit.
+        let security = try httpSecurity()
         let overrides = try startup("--kafka") { try KafkaConfig.parseOverrides(kafka) }
         let modelURL = try model.map { URL(fileURLWithPath: $0) } ?? bundledDemoModel()
         let registry = try startup("model '\(modelURL.path)'", fix: "give a readable PMML file with --model") {
@@ -180,10 +214,17 @@ struct RunCommand: AsyncParsableCommand {
         let context = EngineContext(store: engineStore, models: registry, subscribers: statuses, prometheus: prometheus)
         var httpLogger = logger
         httpLogger.logLevel = .warning
-        let app = Application(router: HTTPAPI.router(context), configuration: .init(address: .hostname(host, port: port)),
+        let http1 = HTTPServerBuilder.http1(configuration: .init(idleTimeout: .seconds(Int64(httpIdleTimeout))))
+        let server = try startup("--tls-cert/--tls-key", fix: "give a readable PEM certificate chain and private key") {
+            try tlsCert.map { try HTTPServerBuilder.tls(http1, tlsConfiguration: try serverTLS(cert: $0, key: tlsKey ?? "")) } ?? http1
+        }
+        let scheme = tlsCert == nil ? "http" : "https"
+        let app = Application(router: HTTPAPI.router(context, security: security), server: server,
+                              configuration: .init(address: .hostname(host, port: port),
+                                                   availableConnectionsDelegate: MaximumAvailableConnections(httpMaxConnections)),
                               onServerRunning: { channel in
                                   let address = channel.localAddress.map { "\($0.ipAddress ?? host):\($0.port ?? port)" } ?? http
-                                  printLine("http: http://\(address)/")
+                                  printLine("http: \(scheme)://\(address)/")
                               },
                               logger: httpLogger)
         let modelLogger = logger
@@ -216,9 +257,41 @@ struct RunCommand: AsyncParsableCommand {
         let group = ServiceGroup(configuration: configuration)
         // Whatever blocks (a stalled output, an unreachable store), the process ends: past the graceful
         // deadline and the cancellation grace, it exits non-zero.
-        let watchdog = ShutdownWatchdog(limit: timeout + .seconds(8), logger: logger)
+        let watchdog = ShutdownWatchdog(graceful: timeout, limit: timeout + .seconds(8), logger: logger)
         watchdog.arm(on: [SIGTERM, SIGINT])
         try await group.run()
+        if watchdog.gracefulDeadlineExceeded {
+            // The group cancelled what was still running: work in flight was abandoned (it is replayed
+            // from the stored offsets on the next start), so this was not a clean stop.
+            printError("streamscore run: graceful shutdown exceeded --shutdown-timeout \(shutdownTimeout) s; in-flight work was abandoned and will be replayed")
+            throw ExitCode(1)
+        }
+    }
+
+    /// The HTTP API's protection from the flags: tokens read from their files (or the environment),
+    /// and a refusal to serve unauthenticated on a non-loopback address.
+    private func httpSecurity() throws -> HTTPSecurity {
+        var security = HTTPSecurity()
+        if let apiTokenFile {
+            security.apiToken = try startup("--api-token-file '\(apiTokenFile)'", fix: "put the token (one line, at least 16 characters) in a file readable by the engine") {
+                try readToken(apiTokenFile)
+            }
+        } else if let env = ProcessInfo.processInfo.environment["STREAMSCORE_API_TOKEN"], !env.isEmpty {
+            security.apiToken = try startup("STREAMSCORE_API_TOKEN", fix: "use a token of at least 16 characters") { try checkToken(env) }
+        }
+        if let metricsTokenFile {
+            security.metricsToken = try startup("--metrics-token-file '\(metricsTokenFile)'", fix: "put the token in a file readable by the engine") {
+                try readToken(metricsTokenFile)
+            }
+        }
+        let (host, _) = parseHostPort(http)!
+        if security.apiToken == nil && !isLoopbackHost(host) {
+            throw StartupError(message: "--http \(http) binds a non-loopback address without an API token: refusing to serve profiles unauthenticated (fix: add --api-token-file PATH or set STREAMSCORE_API_TOKEN)")
+        }
+        security.maxScoreBodyBytes = maxScoreBodyKiB << 10
+        security.requestReadTimeout = .seconds(httpReadTimeout)
+        security.maxInFlightScores = maxInflightScores
+        return security
     }
 
     private func bundledDemoModel() throws -> URL {
@@ -229,6 +302,26 @@ struct RunCommand: AsyncParsableCommand {
         }
         return url
     }
+}
+
+/// Reads a bearer token from a file: its first line, trimmed.
+func readToken(_ path: String) throws -> String {
+    guard let data = FileManager.default.contents(atPath: path) else { throw StartupError(message: "cannot read the file") }
+    let line = String(decoding: data, as: UTF8.self).split(whereSeparator: \.isNewline).first.map(String.init) ?? ""
+    return try checkToken(line.trimmingCharacters(in: .whitespaces))
+}
+
+/// A token must be long enough not to be guessed (the value itself is never printed).
+func checkToken(_ token: String) throws -> String {
+    guard token.count >= 16 else { throw StartupError(message: "the token has \(token.count) characters; use at least 16") }
+    return token
+}
+
+/// The HTTPS server's TLS settings from PEM files.
+func serverTLS(cert: String, key: String) throws -> TLSConfiguration {
+    let certificates = try NIOSSLCertificate.fromPEMFile(cert)
+    let privateKey = try NIOSSLPrivateKey(file: key, format: .pem)
+    return TLSConfiguration.makeServerConfiguration(certificateChain: certificates.map { .certificate($0) }, privateKey: .privateKey(privateKey))
 }
 
 /// A start-up failure, printed as one line.
@@ -275,14 +368,23 @@ struct TeardownService: Service {
 /// `@unchecked Sendable`: `sources` is written once, in `arm`, before any signal can fire, and only kept
 /// alive afterwards; `armed` is atomic.
 final class ShutdownWatchdog: @unchecked Sendable {
+    let graceful: Duration
     let limit: Duration
     let logger: Logger
     private var sources: [any DispatchSourceSignal] = []
     private let armed = Atomic<Bool>(false)
+    private let startedAt = Mutex<ContinuousClock.Instant?>(nil)
 
-    init(limit: Duration, logger: Logger) {
+    init(graceful: Duration, limit: Duration, logger: Logger) {
+        self.graceful = graceful
         self.limit = limit
         self.logger = logger
+    }
+
+    /// Whether a shutdown began and took longer than the graceful limit.
+    var gracefulDeadlineExceeded: Bool {
+        guard let start = startedAt.withLock({ $0 }) else { return false }
+        return ContinuousClock.now - start >= graceful
     }
 
     func arm(on signals: [Int32]) {
@@ -297,6 +399,7 @@ final class ShutdownWatchdog: @unchecked Sendable {
 
     private func start() {
         guard !armed.exchange(true, ordering: .acquiringAndReleasing) else { return }
+        startedAt.withLock { $0 = ContinuousClock.now }
         let seconds = Double(limit.components.seconds)
         DispatchQueue.global().asyncAfter(deadline: .now() + seconds) { [logger] in
             logger.critical("graceful shutdown did not finish in time; exiting", metadata: ["limit_s": "\(seconds)"])

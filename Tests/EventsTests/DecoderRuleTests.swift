@@ -264,3 +264,33 @@ struct DecoderExamplesTests {
         #expect(checked >= 19)
     }
 }
+
+/// CONTRACT §1: a `ts` before 2000-01-01 or more than 24 hours after the engine's clock is malformed.
+@Suite("Decoder: ts range against the engine's clock")
+struct TimestampRangeTests {
+    func check(_ ts: String, now: Int64) -> DecodeResult {
+        let bytes = Array(message(ts: "\"\(ts)\"").utf8)
+        return bytes.withUnsafeBytes { EventDecoder.decode($0, nowMillis: now) }
+    }
+
+    @Test("the far future and the distant past are 'ts out of range'; the bounds themselves are accepted")
+    func bounds() throws {
+        let now = feb1
+        #expect(check("9999-12-31T00:00:00Z", now: now).malformedReason == .timestampOutOfRange)
+        #expect(check("1999-12-31T23:59:59.999Z", now: now).malformedReason == .timestampOutOfRange)
+        #expect(check("2000-01-01T00:00:00Z", now: now).event != nil)
+        // now + 24 h exactly is accepted, one millisecond more is not.
+        #expect(check("2026-02-02T10:42:00.000Z", now: now).event != nil)
+        #expect(check("2026-02-02T10:42:00.001Z", now: now).malformedReason == .timestampOutOfRange)
+        #expect(MalformedReason.timestampOutOfRange.description == "ts out of range")
+        #expect(MalformedReason.timestampOutOfRange.category == "bad_ts")
+        // The clock-free decoder keeps its grammar-only behaviour.
+        #expect(decode(message(ts: "\"9999-12-31T00:00:00Z\"")).event != nil)
+    }
+
+    @Test("the engine's clock is the wall clock")
+    func clock() {
+        let wall = Int64(Date().timeIntervalSince1970 * 1000)
+        #expect(abs(Timestamp.nowMillis() - wall) < 2_000)
+    }
+}

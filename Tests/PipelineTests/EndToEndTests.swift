@@ -20,14 +20,14 @@ struct EndToEndTests {
         let topic: String
     }
 
-    func makeEngine(maxBuffered: Int = 20_000, batchSize: Int = 1_000) async throws -> Engine {
+    func makeEngine(maxBuffered: Int = 20_000, batchSize: Int = 1_000, producerProperties: [(String, String)] = []) async throws -> Engine {
         let broker = try EmbeddedBroker(logger: Shared.logger)
         let topic = "feed-\(UUID().uuidString.prefix(6))"
         try broker.createTopic(topic, partitions: 6)
         let dir = try Shared.tempDir("e2e")
         let store = try await StoreFactory.open(.sqlite(path: dir.appendingPathComponent("s.db").path))
         try await store.importCustomers(CustomerCSV.parse(Data(contentsOf: Shared.reference("customers.csv")), file: "customers.csv"))
-        let kafka = KafkaConfig(bootstrapServers: broker.bootstrap, properties: [("session.timeout.ms", "6000"), ("heartbeat.interval.ms", "500")])
+        let kafka = KafkaConfig(bootstrapServers: broker.bootstrap, properties: [("session.timeout.ms", "6000"), ("heartbeat.interval.ms", "500")] + producerProperties.map { (key: $0.0, value: $0.1) })
         let producer = try KafkaProducer(config: kafka, logger: Shared.logger)
         var settings = SubscriberSettings(kafka: kafka)
         settings.topic = topic
@@ -47,7 +47,7 @@ struct EndToEndTests {
                                               settings: KafkaConsumerSettings(topic: topic, groupID: "reader-\(UUID().uuidString.prefix(6))"),
                                               logger: Shared.logger) { view in
             var headers: [String: String] = [:]
-            for name in ["error", "source_partition", "source_offset"] {
+            for name in ["error", "source_partition", "source_offset", "original_size"] {
                 if let h = view.header(name) { headers[name] = String(decoding: h, as: UTF8.self) }
             }
             return Rec(key: view.key.map { String(decoding: $0, as: UTF8.self) }, value: view.payload.map(Array.init) ?? [], headers: headers)

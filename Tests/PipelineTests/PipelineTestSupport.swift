@@ -21,8 +21,9 @@ func produceReference(_ file: String, bootstrap: String, topic: String) async th
 
 /// Compares every profile with `oracle_*/final_features.csv`: features exact, days_since_last_visit
 /// within 1e-9, churn_score within 1e-12 of p_churn (logreg.pmml), scored_at = as_of_ts.
-func expectProfilesMatchOracle(_ store: any EngineStore, oracle: String, sourceLocation: SourceLocation = #_sourceLocation) async throws {
-    let rows = try Shared.csv("\(oracle)/final_features.csv")
+func expectProfilesMatchOracle(_ store: any EngineStore, oracle: String, only customers: Set<String>? = nil,
+                               sourceLocation: SourceLocation = #_sourceLocation) async throws {
+    let rows = try Shared.csv("\(oracle)/final_features.csv").filter { customers?.contains($0["customer_id"]!) ?? true }
     var mismatches: [String] = []
     for row in rows {
         let id = row["customer_id"]!

@@ -1,0 +1,116 @@
+@testable import Kafka
+import Testing
+
+/// The consumer's shared state as a plain value: every transition tested without a broker.
+@Suite("Consumer state machine (no broker)")
+struct ConsumerStateMachineTests {
+    typealias Machine = ConsumerStateMachine<Int>
+
+    func batch(_ records: [(Int32, Int64)], generation: Int, bytes: Int = 100) -> ConsumerBatch<Int> {
+        ConsumerBatch(records: records.map { ConsumerRecord(partition: $0.0, offset: $0.1, value: 0, byteCount: bytes) },
+                      generation: generation)
+    }
+
+    func limits(records: Int = 1_000, bytes: Int = 10_000) -> ConsumerLimits {
+        ConsumerLimits(maxBatchRecords: 10, maxBufferedRecords: records, maxOutstandingBytes: bytes)
+    }
+
+    @Test("a batch polled before a revocation is not admitted, and its bytes stop counting")
+    func revocationFencesOldBatches() {
+        var m = Machine(limits: limits())
+        m.assigned([0, 1])
+        let old = batch([(0, 5), (1, 7)], generation: m.generation)
+        let check1 = m.deliver(old) == nil
+        #expect(check1)
+        let check2 = m.outstandingBytes == 200
+        #expect(check2)
+        m.revoking([1], lost: false)
+        m.revoked([1])
+        let check3 = m.partitions == [0]
+        #expect(check3)
+        // The buffered batch lost its partition-1 record.
+        var taken: ConsumerBatch<Int>?
+        if case .success(let b)? = m.take() { taken = b }
+        #expect(taken?.records.map(\.partition) == [0])
+        let check4 = m.admit(taken!) == false
+        #expect(check4, "polled under the old generation")
+        let check5 = m.outstandingBytes == 0
+        #expect(check5)
+    }
+
+    @Test("an admitted batch may commit after a normal revocation, never after a lost assignment")
+    func lostAssignmentNeverCommits() {
+        var m = Machine(limits: limits())
+        m.assigned([0])
+        let b = batch([(0, 1)], generation: m.generation)
+        _ = m.deliver(b)
+        _ = m.take()
+        let check6 = m.admit(b)
+        #expect(check6)
+        m.revoking([0], lost: false)
+        let check7 = m.mayCommit(generation: b.generation)
+        #expect(check7, "a revoke lets admitted batches commit")
+        m.assigned([0])
+        let c = batch([(0, 2)], generation: m.generation)
+        _ = m.deliver(c)
+        _ = m.take()
+        let check8 = m.admit(c)
+        #expect(check8)
+        m.revoking([0], lost: true)
+        let check9 = !m.mayCommit(generation: c.generation)
+        #expect(check9, "the assignment was lost: another member owns it")
+        m.release(b)
+        m.release(c)
+        let check10 = m.inFlight == 0 && m.outstandingBytes == 0
+        #expect(check10)
+    }
+
+    @Test("a rewind drops every buffered batch and starts a new generation; requests during the drain are covered")
+    func rewind() {
+        var m = Machine(limits: limits())
+        m.assigned([0, 1])
+        let check11 = !m.beginRewind()
+        #expect(check11, "nothing requested")
+        _ = m.deliver(batch([(0, 1)], generation: m.generation))
+        _ = m.deliver(batch([(1, 1)], generation: m.generation))
+        let generation = m.generation
+        m.requestRewind()
+        let check12 = m.beginRewind()
+        #expect(check12)
+        let check13 = m.generation == generation + 1
+        #expect(check13)
+        let check14 = m.bufferedRecords == 0 && m.outstandingBytes == 0
+        #expect(check14)
+        m.requestRewind()  // another fenced in-flight batch, while the poll thread waits for the drain
+        m.rewindDrained()
+        let check15 = !m.beginRewind()
+        #expect(check15, "the offsets read after the drain cover it")
+    }
+
+    @Test("flow control pauses on the record bound or the byte bound and resumes at half of both")
+    func flow() {
+        var m = Machine(limits: limits(records: 100, bytes: 1_000))
+        m.assigned([0])
+        let check16 = m.flow(paused: false) == .keep
+        #expect(check16)
+        // Bytes: 11 records of 100 bytes = 1,100 > 1,000 although the record count is small.
+        let big = batch((0..<11).map { (0, Int64($0)) }, generation: m.generation)
+        _ = m.deliver(big)
+        let check17 = m.flow(paused: false) == .pause
+        #expect(check17)
+        let check18 = m.pauseCount == 1
+        #expect(check18)
+        let check19 = m.flow(paused: true) == .keep
+        #expect(check19)
+        _ = m.take()
+        let check20 = m.flow(paused: true) == .keep
+        #expect(check20, "taken by the reader but not released: still outstanding")
+        let check21 = m.admit(big)
+        #expect(check21)
+        m.release(big)
+        let check22 = m.flow(paused: true) == .resume
+        #expect(check22)
+        let check23 = m.peakOutstandingBytes == 1_100
+        #expect(check23)
+    }
+}
