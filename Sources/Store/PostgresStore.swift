@@ -18,7 +18,7 @@ import PostgresNIO
 ///
 /// - Important: the store owns a task running the client's `run()`; call `close()` to end it.
 public final class PostgresStore: EngineStore {
-    /// The server, as `postgres://user:***@host:port/db` (never the password).
+    /// The server, as `postgres://user:***@host:port/db?sslmode=MODE[&sslrootcert=PATH]` (never the password).
     public let location: String
     private let client: PostgresClient
     private let runTask: Task<Void, Never>
@@ -34,17 +34,21 @@ public final class PostgresStore: EngineStore {
     ///   - schema: a schema to create (if missing) and use as `search_path` instead of the default; lets
     ///     several stores share one database (tests). Letters, digits and `_` only.
     ///   - logger: for the client's background messages (default: warnings and above).
-    /// - Throws: `StoreError.unavailable` with one line naming the server and the fix.
+    /// TLS follows the URL's `sslmode` and `sslrootcert` (see `PostgresTLS`); the CA file is read here.
+    ///
+    /// - Throws: `StoreError.unavailable` with one line naming the server and the fix; `StoreError.badURL`
+    ///   when `sslrootcert` cannot be read.
     public init(url: StoreURL, schema: String? = nil, logger: Logger? = nil) async throws {
         let logger = logger ?? {
             var logger = Logger(label: "streamscore.store.postgres")
             logger.logLevel = .warning  // the pool reports each failed reconnect at info
             return logger
         }()
-        guard case .postgres(let host, let port, let user, let password, let database) = url else {
+        guard let (host, port, user, password, database, tls) = url.postgresServer else {
             throw StoreError(.badURL, "store URL '\(url)' is not a postgres:// URL")
         }
-        let location = url.description
+        // The TLS settings are always shown (the default one too), the password never.
+        let location = "postgres://\(user)\(password == nil ? "" : ":***")@\(host):\(port)/\(database)?\(tls)"
         self.location = location
         self.logger = logger
         if let schema, schema.isEmpty || !schema.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "_") }) {
@@ -58,8 +62,19 @@ public final class PostgresStore: EngineStore {
 
         // 1. One plain connection first: fails fast and clearly (the pool would queue requests for a minute),
         //    then creates the schema and migrates while holding the migration lock.
+        let tlsConfiguration = try Self.tlsConfiguration(tls, location: location)
+        var connectionTLS = PostgresConnection.Configuration.TLS.disable
+        if let tlsConfiguration {
+            let context: NIOSSLContext
+            do {
+                context = try NIOSSLContext(configuration: tlsConfiguration)
+            } catch {
+                throw StoreError(.badURL, "postgres store '\(location)': cannot set up TLS (\(String(describing: error).prefix(160))); check sslrootcert, or use sslmode=disable")
+            }
+            connectionTLS = tls.mode == .prefer ? .prefer(context) : .require(context)
+        }
         var connectionConfig = PostgresConnection.Configuration(host: host, port: port, username: user, password: password,
-                                                                database: database, tls: .disable)
+                                                                database: database, tls: connectionTLS)
         connectionConfig.options.connectTimeout = .seconds(10)
         connectionConfig.options.additionalStartupParameters = startup
         let connection: PostgresConnection
@@ -67,7 +82,7 @@ public final class PostgresStore: EngineStore {
             connection = try await PostgresConnection.connect(on: PostgresClient.defaultEventLoopGroup.any(),
                                                               configuration: connectionConfig, id: 0, logger: logger).get()
         } catch {
-            throw StoreError(.unavailable, Self.startupFailure(error, location: location, user: user, database: database))
+            throw StoreError(.unavailable, Self.startupFailure(error, location: location, user: user, database: database, host: host, tls: tls))
         }
         do {
             try await Self.migrate(connection, schema: schema, logger: logger)
@@ -79,7 +94,9 @@ public final class PostgresStore: EngineStore {
         }
 
         // 2. The pool the store runs on.
-        var config = PostgresClient.Configuration(host: host, port: port, username: user, password: password, database: database, tls: .disable)
+        var config = PostgresClient.Configuration(
+            host: host, port: port, username: user, password: password, database: database,
+            tls: tlsConfiguration.map { tls.mode == .prefer ? PostgresClient.Configuration.TLS.prefer($0) : .require($0) } ?? .disable)
         config.options.connectTimeout = .seconds(10)
         config.options.additionalStartupParameters = startup
         config.options.maximumConnections = 8
@@ -92,6 +109,42 @@ public final class PostgresStore: EngineStore {
             await client.run()
         }
         for await _ in started {}
+    }
+
+    /// The TLS configuration `tls` asks for; nil for `sslmode=disable`.
+    /// - Throws: `StoreError.badURL` naming `sslrootcert` when its file is missing, unreadable or holds no certificate.
+    static func tlsConfiguration(_ tls: PostgresTLS, location: String) throws -> TLSConfiguration? {
+        guard tls.mode != .disable else { return nil }
+        var config = TLSConfiguration.makeClientConfiguration()
+        if let path = tls.rootCertificate, path != "system" {
+            func unusable(_ why: String) -> StoreError {
+                StoreError(.badURL, "postgres store '\(location)': sslrootcert '\(path)' \(why); give the PEM file of the CA that signed the server's certificate, or sslrootcert=system for the system's CAs")
+            }
+            var isDirectory: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else { throw unusable("does not exist") }
+            guard !isDirectory.boolValue else { throw unusable("is a directory") }
+            guard FileManager.default.isReadableFile(atPath: path) else { throw unusable("is not readable by this user") }
+            let certificates: [NIOSSLCertificate]
+            do {
+                certificates = try NIOSSLCertificate.fromPEMFile(path)
+            } catch {
+                throw unusable("is not a PEM certificate file (\(String(describing: error).prefix(120)))")
+            }
+            guard !certificates.isEmpty else { throw unusable("holds no PEM certificate") }
+            config.trustRoots = .certificates(certificates)
+        }
+        switch tls.mode {
+        case .disable:
+            return nil
+        case .prefer, .require:
+            // libpq: no check without a root certificate; with one, the chain (as verify-ca).
+            config.certificateVerification = tls.rootCertificate == nil ? .none : .noHostnameVerification
+        case .verifyCA:
+            config.certificateVerification = .noHostnameVerification
+        case .verifyFull:
+            config.certificateVerification = .fullVerification
+        }
+        return config
     }
 
     /// Names of the migrations applied, in order.
@@ -544,6 +597,8 @@ public final class PostgresStore: EngineStore {
                 return "\(message.prefix(200)) (SQLSTATE \(state))"
             case .connectionError:
                 let text = error.underlying.map { String(describing: $0) } ?? ""
+                if text.contains("CERTIFICATE_VERIFY_FAILED") { return "the server's TLS certificate is not trusted (check sslrootcert)" }
+                if text.contains("failedToValidateHostname") { return "the server's TLS certificate does not name the host" }
                 if text.contains("refused") { return "connection refused" }
                 if text.localizedCaseInsensitiveContains("timeout") || text.contains("timed out") { return "connection timed out" }
                 if text.contains("resolve") || text.contains("NXDOMAIN") || text.contains("getaddrinfo") { return "host name not found" }
@@ -565,11 +620,35 @@ public final class PostgresStore: EngineStore {
         return String(describing: error).prefix(200).description
     }
 
+    /// One line naming the TLS failure and the fix, when `error` is one.
+    static func tlsFailure(_ error: any Error, location: String, host: String, tls: PostgresTLS) -> String? {
+        let underlying = (error as? PSQLError)?.underlying ?? error
+        if let error = error as? PSQLError, error.code == .sslUnsupported {
+            return "postgres store '\(location)': the server does not offer TLS, which sslmode=\(tls.mode.rawValue) requires; enable ssl on the server (ssl = on), or use sslmode=prefer or sslmode=disable"
+        }
+        if let extra = underlying as? NIOSSLExtraError, extra == .failedToValidateHostname {
+            return "postgres store '\(location)': the server's TLS certificate does not name host name '\(host)' (sslmode=verify-full checks it); connect by a name or address the certificate holds, or use sslmode=verify-ca"
+        }
+        guard case .handshakeFailed(let ssl)? = underlying as? NIOSSLError else { return nil }
+        let text = String(describing: ssl)
+        if text.contains("CERTIFICATE_VERIFY_FAILED") {
+            let roots = tls.rootCertificate.map { $0 == "system" ? "the system's CAs" : "sslrootcert '\($0)'" } ?? "the system's CAs (no sslrootcert)"
+            return "postgres store '\(location)': the server's TLS certificate is not signed by a CA in \(roots); set sslrootcert to the PEM file of the CA that signed the server's certificate"
+        }
+        let detail = text.range(of: "OPENSSL_internal:").map { text[$0.upperBound...].prefix { $0.isLetter || $0.isNumber || $0 == "_" } } ?? text.prefix(120)
+        return "postgres store '\(location)': the TLS handshake failed (\(detail)); check the server's ssl settings and sslmode/sslrootcert in --store"
+    }
+
     /// One line naming the server and the fix.
-    static func startupFailure(_ error: any Error, location: String, user: String, database: String) -> String {
+    static func startupFailure(_ error: any Error, location: String, user: String, database: String,
+                               host: String = "", tls: PostgresTLS = .default) -> String {
+        if let failure = tlsFailure(error, location: location, host: host, tls: tls) { return failure }
         if let error = error as? PSQLError, error.code == .server {
             let state = error.serverInfo?[.sqlState] ?? ""
             switch state {
+            case "28000" where (error.serverInfo?[.message] ?? "").contains("no encryption"):
+                // pg_hba.conf has only `hostssl` lines for this client.
+                return "postgres store '\(location)': the server requires TLS from this client (\(reason(error))); use sslmode=verify-full with sslrootcert=CA.pem (or sslmode=require) in --store"
             case "28P01", "28000":
                 return "postgres store '\(location)': authentication failed for user '\(user)'; check the user and password in --store (and pg_hba.conf)"
             case "3D000":

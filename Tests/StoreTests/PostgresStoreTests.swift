@@ -114,7 +114,7 @@ struct PostgresStoreTests {
 
     @Test("postgres: start-up failures are one line naming the server (no password) and the fix", .enabled(if: postgresURL != nil))
     func startupFailures() async throws {
-        guard case .postgres(let host, let port, let user, _, let db) = try StoreURL(parsing: Self.postgresURL!) else { return }
+        guard case .postgres(let host, let port, let user, _, let db, _) = try StoreURL(parsing: Self.postgresURL!) else { return }
         let cases: [(StoreURL, String)] = [
             (.postgres(host: host, port: port, user: user, password: "wrong-secret", database: db), "authentication failed"),
             (.postgres(host: host, port: port, user: "nobody_\(UUID().uuidString.prefix(6))", password: "wrong-secret", database: db), "authentication failed"),
