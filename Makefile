@@ -3,10 +3,10 @@ SHELL := /bin/bash
 SWIFT ?= swift
 APT_PACKAGES := librdkafka-dev kcat pkg-config libsqlite3-dev curl
 # What the test suite needs beyond the build: a browser, Prometheus and PostgreSQL for real-peer tests.
-TEST_APT_PACKAGES := chromium prometheus postgresql
+TEST_APT_PACKAGES := chromium prometheus postgresql sqlite3 openssl
 RELEASE_BIN := .build/release/streamscore
 
-.PHONY: run test bench build deps test-deps apt clean c-consumer
+.PHONY: run test soak fuzz deploy-check bench build deps test-deps apt clean c-consumer
 
 ## Install missing system packages (Debian): librdkafka, kcat, SQLite headers.
 deps:
@@ -37,9 +37,24 @@ run: deps
 ## The test suite (Swift Testing) against the embedded broker, real peers (kcat, Chromium, Prometheus,
 ## PostgreSQL) and the shared oracles. Suites run one after another (--no-parallel): the crash, scale-out
 ## and browser tests start engine processes whose timing must not depend on other suites' load (2 cores).
+## The short soak (SoakTests at small scale) runs here too; deploy/ is validated offline (deploy/check.sh).
 test: test-deps
 	@if [ -z "$$STREAMSCORE_TEST_POSTGRES_URL" ]; then eval "$$(bash .ci/postgres.sh)"; fi; \
 	$(SWIFT) build --build-tests && $(SWIFT) test --skip-build --no-parallel
+	bash deploy/check.sh
+
+## The fault-injection suite at full scale (1 M events, 20 kill -9, 2-minute rebalance storm, …): prints
+## `soak:` figures (docs/reliability.md). Takes 20–30 minutes on 2 cores.
+soak: test-deps
+	@if [ -z "$$STREAMSCORE_TEST_POSTGRES_URL" ]; then eval "$$(bash .ci/postgres.sh)"; fi; \
+	$(SWIFT) build --build-tests && STREAMSCORE_SOAK=full $(SWIFT) test --skip-build --no-parallel --filter SoakTests 2>&1 | tee soak.log | grep -E "soak:|✘|Test run"
+
+## libFuzzer on the event decoder and the PMML loader (fuzz/README.md); FUZZ_RUNS=N shortens it.
+fuzz:
+	bash fuzz/run.sh
+
+deploy-check:
+	bash deploy/check.sh
 
 bench/c_consumer: bench/c_consumer.c
 	cc -O2 -o $@ $< $$(pkg-config --cflags --libs rdkafka)

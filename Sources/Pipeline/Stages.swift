@@ -259,6 +259,7 @@ struct ProfileWriter: Sendable {
     let tracker: OffsetTracker
     let status: SubscriberStatus
     let logger: Logger
+    private let newestScores = NewestScores()
     private let latency = Metrics.Timer(label: "streamscore_stage_seconds", dimensions: [("stage", "write")], preferredDisplayUnit: .seconds)
 
     init(store: any EngineStore, producer: KafkaProducer, scoresTopic: String, scope: OffsetScope, tracker: OffsetTracker,
@@ -287,6 +288,7 @@ struct ProfileWriter: Sendable {
     func publish(_ batch: EnrichedBatch) async throws -> PublishedBatch {
         let messages = scoreMessages(batch)
         guard !messages.isEmpty else { return PublishedBatch(batch: batch, messages: [], pending: nil) }
+        newestScores.enqueued(batch)
         let pending = try await retrying("enqueue \(messages.count) scores for \(scoresTopic)", stage: "publish", status: status, logger: logger) {
             try await producer.enqueue(messages)
         }
@@ -301,11 +303,15 @@ struct ProfileWriter: Sendable {
     func commit(_ published: PublishedBatch) async throws -> Bool {
         let started = ContinuousClock.now
         let batch = published.batch
+        defer { newestScores.finished(batch) }
         if let pending = published.pending {
             do {
                 _ = try await pending.delivered()
             } catch {
-                let messages = published.messages
+                let superseded = newestScores.superseded(in: batch)
+                let messages = published.messages.filter { m in
+                    !superseded.contains(String(decoding: m.key ?? [], as: UTF8.self))
+                }
                 try await retrying("re-send \(messages.count) scores to \(scoresTopic)", stage: "publish", status: status, logger: logger) {
                     try await producer.send(messages)
                 }
@@ -327,6 +333,35 @@ struct ProfileWriter: Sendable {
         status.update { $0.scored += published.messages.count }
         latency.recordInterval(since: started)
         return true
+    }
+}
+
+/// Per customer with a score in flight, the sequence of the newest batch that enqueued one. A batch that
+/// must re-send its scores leaves out those a newer batch supersedes, so a re-sent score never lands
+/// after a newer score of the same customer. Holds only the customers of unfinished batches.
+final class NewestScores: Sendable {
+    private let newest = Mutex<[String: Int]>([:])
+
+    func enqueued(_ batch: EnrichedBatch) {
+        let sequence = batch.filtered.sequence
+        newest.withLock { n in
+            for u in batch.updates where u.churnScore != nil { n[u.profile.customerID] = sequence }
+        }
+    }
+
+    /// Customers of `batch` whose newer score is already enqueued by a later batch.
+    func superseded(in batch: EnrichedBatch) -> Set<String> {
+        let sequence = batch.filtered.sequence
+        return newest.withLock { n in
+            Set(batch.updates.map(\.profile.customerID).filter { (n[$0] ?? sequence) > sequence })
+        }
+    }
+
+    func finished(_ batch: EnrichedBatch) {
+        let sequence = batch.filtered.sequence
+        newest.withLock { n in
+            for u in batch.updates where n[u.profile.customerID] == sequence { n.removeValue(forKey: u.profile.customerID) }
+        }
     }
 }
 

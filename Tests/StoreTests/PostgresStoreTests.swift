@@ -3,6 +3,7 @@ import Features
 import Foundation
 import Store
 import Testing
+import TestSupport
 
 /// Retry safety on both backends, and what only PostgreSQL has: statement counts, migration races, start-up
 /// messages and a server restart in the middle of a commit.
@@ -199,82 +200,5 @@ struct PostgresStoreTests {
             try await Task.sleep(for: .milliseconds(50))
         }
         Issue.record("timed out waiting until \(what)")
-    }
-}
-
-/// A throw-away PostgreSQL server of the test's own (initdb in a temporary directory, trust authentication,
-/// a free port on 127.0.0.1), so a restart disturbs no other test.
-final class PrivatePostgres: @unchecked Sendable {
-    // @unchecked: immutable after init; the methods only run child processes.
-    static let binaries: String? = {
-        guard let versions = try? FileManager.default.contentsOfDirectory(atPath: "/usr/lib/postgresql") else { return nil }
-        guard let version = versions.compactMap(Int.init).max() else { return nil }
-        let bin = "/usr/lib/postgresql/\(version)/bin"
-        return FileManager.default.isExecutableFile(atPath: "\(bin)/pg_ctl") ? bin : nil
-    }()
-    let dir: String
-    private(set) var port = 0
-
-    /// Creates and starts the server on a port below the kernel's ephemeral range (so that no client socket
-    /// of a concurrent test holds it), trying another port if that one is taken.
-    init() throws {
-        dir = FileManager.default.temporaryDirectory.appendingPathComponent("streamscore-pg-\(UUID().uuidString.prefix(8))").path
-        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-        do {
-            if getuid() == 0 { try Self.run("/bin/chown", ["postgres:postgres", dir]) }
-            try asOwner("initdb", ["-D", "\(dir)/data", "-U", "streamscore", "--auth=trust", "-E", "UTF8", "--no-sync"])
-            var attempt = 0
-            while true {
-                port = Int.random(in: 20_000..<32_000)
-                do { try start(); break } catch where attempt < 5 { attempt += 1 }
-            }
-        } catch {
-            destroy()
-            throw error
-        }
-    }
-
-    func start() throws {
-        try asOwner("pg_ctl", ["-D", "\(dir)/data", "-l", "\(dir)/log", "-w", "-t", "60", "-o",
-                               "-p \(port) -k \(dir) -c listen_addresses=127.0.0.1 -c fsync=off", "start"])
-    }
-    func stop() throws { try asOwner("pg_ctl", ["-D", "\(dir)/data", "-w", "-m", "fast", "stop"]) }
-    func restart() throws {
-        try asOwner("pg_ctl", ["-D", "\(dir)/data", "-l", "\(dir)/log", "-w", "-t", "60", "-m", "fast", "-o",
-                               "-p \(port) -k \(dir) -c listen_addresses=127.0.0.1 -c fsync=off", "restart"])
-    }
-    func destroy() {
-        try? stop()
-        try? FileManager.default.removeItem(atPath: dir)
-    }
-
-    private func asOwner(_ tool: String, _ args: [String]) throws {
-        let path = "\(Self.binaries!)/\(tool)"
-        if getuid() == 0 { try Self.run("/usr/sbin/runuser", ["-u", "postgres", "--", path] + args) } else { try Self.run(path, args) }
-    }
-
-    /// Runs a tool to completion (posix_spawn + waitpid: Foundation's `Process` waits forever for `pg_ctl start`,
-    /// whose server child would keep the inherited descriptors open).
-    private static func run(_ path: String, _ args: [String]) throws {
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-        posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0)
-        posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0)
-        // The server outlives the tool: it must not keep this process's pipes and sockets open.
-        let inherited = ((try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd")) ?? []).compactMap(Int32.init).filter { $0 > 2 }
-        for fd in inherited where fcntl(fd, F_GETFD) >= 0 { posix_spawn_file_actions_addclose(&actions, fd) }
-        let argv: [UnsafeMutablePointer<CChar>?] = ([path] + args).map { strdup($0) } + [nil]
-        defer { argv.forEach { free($0) } }
-        var pid: pid_t = 0
-        guard posix_spawn(&pid, path, &actions, nil, argv, environ) == 0 else {
-            throw StoreError(.unavailable, "cannot run \(path)")
-        }
-        var status: Int32 = 0
-        while waitpid(pid, &status, 0) == -1 && errno == EINTR {}
-        guard status == 0 else {
-            throw StoreError(.unavailable, "\(path) \(args.joined(separator: " ")) exited with status \(status)")
-        }
     }
 }

@@ -94,13 +94,13 @@ struct PostgresTLSTests {
 
     @Test("a TLS-only server: verify-full/verify-ca/require/prefer connect and round-trip; disable, a wrong CA and a wrong host fail clearly")
     func tlsOnlyServer() async throws {
-        let server = try TLSOnlyPostgres()
+        let server = try Self.tlsOnlyServer()
         defer { server.destroy() }
-        let pw = server.password
+        let pw = try #require(server.password)
         func url(_ query: String, host: String = "localhost") -> String {
             "postgres://\(server.user):\(pw)@\(host):\(server.port)/\(server.database)?\(query)"
         }
-        let ca = server.caFile, otherCA = server.otherCAFile
+        let ca = try #require(server.caFile), otherCA = try #require(server.otherCAFile)
 
         // (a) verify-full with the CA, host name localhost: a real store round trip, over TLS.
         do {
@@ -173,8 +173,9 @@ struct PostgresTLSTests {
 
     @Test("an engine (streamscore run) pointed at the TLS-only server with sslmode=verify-full imports, consumes and commits")
     func engineWithVerifyFull() async throws {
-        let server = try TLSOnlyPostgres()
+        let server = try Self.tlsOnlyServer()
         defer { server.destroy() }
+        let (password, ca) = (try #require(server.password), try #require(server.caFile))
         let dir = try Shared.tempDir("streamscore-tls-engine")
         defer { try? FileManager.default.removeItem(at: dir) }
         // The first 300 events of the clean reference stream.
@@ -182,7 +183,7 @@ struct PostgresTLSTests {
         let file = dir.appendingPathComponent("events.jsonl")
         try Data(events.map { Data($0) + Data("\n".utf8) }.joined()).write(to: file)
 
-        let store = "postgres://\(server.user):\(server.password)@localhost:\(server.port)/\(server.database)?sslmode=verify-full&sslrootcert=\(server.caFile)"
+        let store = "postgres://\(server.user):\(password)@localhost:\(server.port)/\(server.database)?sslmode=verify-full&sslrootcert=\(ca)"
         let broker = try BrokerProcess(partitions: 2, topic: "page-views")
         defer { broker.stop() }
         let producer = try ProducerProcess(file: file, bootstrap: broker.bootstrap, topic: "page-views", rate: 5_000)
@@ -203,7 +204,7 @@ struct PostgresTLSTests {
         #expect(drained, "engine did not drain 300 events: \(log.suffix(1500))")
         engine.signal(SIGTERM)
         #expect(engine.waitExit(timeout: 15) == 0, "\(log.suffix(1500))")
-        #expect(!log.contains(server.password))
+        #expect(!log.contains(password))
 
         let state = try await StoreFactory.open(StoreURL(parsing: store))
         #expect(try await state.profileCount() == 10_000)  // the --customers import, over TLS
@@ -214,6 +215,16 @@ struct PostgresTLSTests {
     }
 
     // MARK: Helpers
+
+    /// A throw-away PostgreSQL cluster that accepts TCP connections only over TLS (`hostssl`, scram-sha-256) from
+    /// the role `sstls` with a fresh random password (tests check that no message contains it), with a CA and a
+    /// `localhost`/`127.0.0.1` server certificate made by `openssl`, and a second CA unrelated to it. Listens on
+    /// 127.0.0.1 and 127.0.0.2 (which the certificate does not name).
+    static func tlsOnlyServer() throws -> PrivatePostgres {
+        try PrivatePostgres(tls: PrivatePostgres.TLSSetup(), user: "sstls", database: "sstls",
+                            password: "pw" + UUID().uuidString.replacingOccurrences(of: "-", with: "").prefix(20),
+                            addresses: ["127.0.0.1", "127.0.0.2"])
+    }
 
     /// Opens the store, writes and reads a customer back, closes it.
     static func roundTrip(_ text: String, sourceLocation: SourceLocation = #_sourceLocation) async throws {
@@ -234,165 +245,5 @@ struct PostgresTLSTests {
                 sourceLocation: sourceLocation)
         for needle in needles { #expect(message.contains(needle), "\(message)", sourceLocation: sourceLocation) }
         #expect(!message.contains(password) && !message.contains("\n"), "\(message)", sourceLocation: sourceLocation)
-    }
-}
-
-/// A throw-away PostgreSQL cluster that accepts TCP connections only over TLS (`hostssl`, scram-sha-256) from a
-/// role with a password, with a CA and a `localhost`/`127.0.0.1` server certificate made by `openssl`, and a
-/// second CA unrelated to it. Listens on 127.0.0.1 and 127.0.0.2 on a free port. `destroy()` (or deinit) stops
-/// it and deletes everything.
-final class TLSOnlyPostgres: @unchecked Sendable {
-    // @unchecked: immutable after init; the methods only run child processes.
-    let dir: String
-    private(set) var port = 0
-    let user = "sstls"
-    let database = "sstls"
-    /// A fresh random password (tests check that no message contains it).
-    let password = "pw" + UUID().uuidString.replacingOccurrences(of: "-", with: "").prefix(20)
-    var caFile: String { "\(dir)/ca.pem" }
-    var otherCAFile: String { "\(dir)/other-ca.pem" }
-    private let bin: String
-    private var destroyed = false
-
-    static let binaries: String? = {
-        guard let versions = try? FileManager.default.contentsOfDirectory(atPath: "/usr/lib/postgresql") else { return nil }
-        for version in versions.compactMap(Int.init).sorted(by: >) {
-            let bin = "/usr/lib/postgresql/\(version)/bin"
-            if FileManager.default.isExecutableFile(atPath: "\(bin)/pg_ctl") && FileManager.default.isExecutableFile(atPath: "\(bin)/initdb") {
-                return bin
-            }
-        }
-        return nil
-    }()
-
-    init() throws {
-        guard let bin = Self.binaries else {
-            throw StoreError(.unavailable, "PostgreSQL server binaries not found (/usr/lib/postgresql/VERSION/bin/initdb and pg_ctl): install the postgresql package (apt-get install postgresql) to run the TLS tests")
-        }
-        guard FileManager.default.isExecutableFile(atPath: "/usr/bin/openssl") else {
-            throw StoreError(.unavailable, "/usr/bin/openssl not found: install the openssl package to run the TLS tests")
-        }
-        self.bin = bin
-        dir = FileManager.default.temporaryDirectory.appendingPathComponent("streamscore-pgtls-\(UUID().uuidString.prefix(8))").path
-        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-        do {
-            try makeCertificates()
-            if getuid() == 0 { try Self.run("/bin/chown", ["-R", "postgres:postgres", dir], log: nil) }
-            try Self.run("/bin/chmod", ["0600", "\(dir)/server.key"], log: nil)
-            try asOwner("initdb", ["-D", "\(dir)/data", "-U", "postgres", "--auth-local=trust", "--auth-host=reject", "-E", "UTF8", "--no-sync"])
-            // TCP only over TLS, with a password; the Unix socket (in `dir`) for setting up.
-            try """
-            local   all all                trust
-            hostssl all all 127.0.0.0/8    scram-sha-256
-            hostssl all all ::1/128        scram-sha-256
-
-            """.write(toFile: "\(dir)/data/pg_hba.conf", atomically: false, encoding: .utf8)
-            try """
-
-            listen_addresses = '127.0.0.1,127.0.0.2'
-            unix_socket_directories = '\(dir)'
-            fsync = off
-            ssl = on
-            ssl_cert_file = '\(dir)/server.pem'
-            ssl_key_file = '\(dir)/server.key'
-
-            """.appendLine(toFile: "\(dir)/data/postgresql.conf")
-            var attempt = 0
-            while true {
-                port = Int.random(in: 20_000..<32_000)
-                do {
-                    try asOwner("pg_ctl", ["-D", "\(dir)/data", "-l", "\(dir)/server.log", "-w", "-t", "60", "-o", "-p \(port)", "start"])
-                    break
-                } catch where attempt < 5 {
-                    attempt += 1
-                }
-            }
-            // The password goes through a file, not the command line (which error messages show).
-            let setup = "\(dir)/setup.sql"
-            try "CREATE ROLE \(user) LOGIN PASSWORD '\(password)';\nCREATE DATABASE \(database) OWNER \(user);\n"
-                .write(toFile: setup, atomically: false, encoding: .utf8)
-            if getuid() == 0 { try Self.run("/bin/chown", ["postgres:postgres", setup], log: nil) }
-            try asOwner("psql", ["-X", "-q", "-v", "ON_ERROR_STOP=1", "-h", dir, "-p", "\(port)", "-U", "postgres", "-d", "postgres", "-f", setup])
-            try? FileManager.default.removeItem(atPath: setup)
-        } catch {
-            destroy()
-            throw error
-        }
-    }
-
-    deinit { destroy() }
-
-    /// Stops the server (immediately) and deletes its directory; idempotent.
-    func destroy() {
-        guard !destroyed else { return }
-        destroyed = true
-        if FileManager.default.fileExists(atPath: "\(dir)/data/postmaster.pid") {
-            try? asOwner("pg_ctl", ["-D", "\(dir)/data", "-w", "-t", "30", "-m", "immediate", "stop"])
-        }
-        try? FileManager.default.removeItem(atPath: dir)
-    }
-
-    /// A CA, a server certificate it signs (CN and SAN localhost, SAN IP 127.0.0.1), and an unrelated CA.
-    private func makeCertificates() throws {
-        let openssl = "/usr/bin/openssl"
-        let ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
-        for (name, cn) in [("ca", "StreamScore test CA"), ("other-ca", "Unrelated test CA")] {
-            try Self.run(openssl, ["req", "-x509"] + ec + ["-keyout", "\(dir)/\(name).key", "-out", "\(dir)/\(name).pem", "-days", "2",
-                                    "-subj", "/CN=\(cn)", "-addext", "basicConstraints=critical,CA:TRUE",
-                                    "-addext", "keyUsage=critical,keyCertSign,cRLSign"], log: "\(dir)/openssl.log")
-        }
-        try Self.run(openssl, ["req"] + ec + ["-keyout", "\(dir)/server.key", "-out", "\(dir)/server.csr", "-subj", "/CN=localhost"],
-                     log: "\(dir)/openssl.log")
-        try """
-        basicConstraints = CA:FALSE
-        keyUsage = critical, digitalSignature, keyEncipherment
-        extendedKeyUsage = serverAuth
-        subjectAltName = DNS:localhost, IP:127.0.0.1
-
-        """.write(toFile: "\(dir)/server.ext", atomically: false, encoding: .utf8)
-        try Self.run(openssl, ["x509", "-req", "-in", "\(dir)/server.csr", "-CA", "\(dir)/ca.pem", "-CAkey", "\(dir)/ca.key",
-                               "-CAcreateserial", "-out", "\(dir)/server.pem", "-days", "2", "-extfile", "\(dir)/server.ext"],
-                     log: "\(dir)/openssl.log")
-    }
-
-    private func asOwner(_ tool: String, _ args: [String]) throws {
-        let path = "\(bin)/\(tool)"
-        let log = "\(dir)/\(tool).log"
-        if getuid() == 0 { try Self.run("/usr/sbin/runuser", ["-u", "postgres", "--", path] + args, log: log) } else { try Self.run(path, args, log: log) }
-    }
-
-    /// Runs a tool to completion, its output appended to `log` (posix_spawn + waitpid: Foundation's `Process`
-    /// waits forever for `pg_ctl start`, whose server child keeps inherited descriptors open).
-    private static func run(_ path: String, _ args: [String], log: String?) throws {
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-        posix_spawn_file_actions_addopen(&actions, 1, log ?? "/dev/null", O_WRONLY | O_CREAT | O_APPEND, 0o666)
-        posix_spawn_file_actions_adddup2(&actions, 1, 2)
-        // The server outlives the tool: it must not keep this process's pipes and sockets open.
-        let inherited = ((try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd")) ?? []).compactMap(Int32.init).filter { $0 > 2 }
-        for fd in inherited where fcntl(fd, F_GETFD) >= 0 { posix_spawn_file_actions_addclose(&actions, fd) }
-        let argv: [UnsafeMutablePointer<CChar>?] = ([path] + args).map { strdup($0) } + [nil]
-        defer { argv.forEach { free($0) } }
-        var pid: pid_t = 0
-        guard posix_spawn(&pid, path, &actions, nil, argv, environ) == 0 else {
-            throw StoreError(.unavailable, "cannot run \(path)")
-        }
-        var status: Int32 = 0
-        while waitpid(pid, &status, 0) == -1 && errno == EINTR {}
-        guard status == 0 else {
-            let output = log.flatMap { try? String(contentsOfFile: $0, encoding: .utf8) } ?? ""
-            throw StoreError(.unavailable, "\(path) \(args.joined(separator: " ")) exited with status \(status): \(output.suffix(600))")
-        }
-    }
-}
-
-private extension String {
-    func appendLine(toFile path: String) throws {
-        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: path))
-        defer { try? handle.close() }
-        try handle.seekToEnd()
-        try handle.write(contentsOf: Data(utf8))
     }
 }

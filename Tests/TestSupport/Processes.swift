@@ -66,6 +66,13 @@ public final class BrokerProcess {
         process.waitUntilExit()
     }
 
+    /// Freezes the broker (SIGSTOP): connections stay open, nothing is answered — a broker outage as
+    /// clients see it when a host hangs.
+    public func pause() { kill(process.processIdentifier, SIGSTOP) }
+
+    /// Thaws a paused broker (SIGCONT).
+    public func resume() { kill(process.processIdentifier, SIGCONT) }
+
     /// A broker outlives no test: whatever the test's outcome, the child ends with this object.
     deinit {
         if process.isRunning {
@@ -83,9 +90,20 @@ public final class ProducerProcess {
     let process = Process()
 
     /// Starts publishing `file` (one event per line, keyed by customer_id) at `rate` events/s.
-    public init(file: URL, bootstrap: String, topic: String, rate: Int) throws {
+    public convenience init(file: URL, bootstrap: String, topic: String, rate: Int) throws {
+        try self.init(["--file", file.path, "--rate", "\(rate)"], bootstrap: bootstrap, topic: topic)
+    }
+
+    /// Starts publishing `count` synthetic events of `customers` customers (the generator is seeded, so
+    /// the same arguments give the same events), at `rate` events/s or as fast as the broker takes them.
+    public convenience init(synthetic count: Int, customers: Int, seed: Int, bootstrap: String, topic: String, rate: Int? = nil) throws {
+        try self.init(["--synthetic", "\(count)", "--customers", "\(customers)", "--seed", "\(seed)"] + (rate.map { ["--rate", "\($0)"] } ?? []),
+                      bootstrap: bootstrap, topic: topic)
+    }
+
+    init(_ args: [String], bootstrap: String, topic: String) throws {
         process.executableURL = builtProduct("streamscore")
-        process.arguments = ["produce", "--brokers", bootstrap, "--topic", topic, "--file", file.path, "--rate", "\(rate)"]
+        process.arguments = ["produce", "--brokers", bootstrap, "--topic", topic] + args
         process.standardOutput = FileHandle.nullDevice
         process.standardError = FileHandle.nullDevice
         try process.run()
@@ -221,6 +239,16 @@ public final class EngineProcess: @unchecked Sendable {
     /// Sends a signal.
     public func signal(_ sig: Int32) { kill(process.processIdentifier, sig) }
 
+    /// The resident set size now and at its peak (VmRSS, VmHWM of /proc/PID/status), in bytes.
+    public var memory: (rss: Int, peak: Int) {
+        let text = (try? String(contentsOfFile: "/proc/\(process.processIdentifier)/status", encoding: .utf8)) ?? ""
+        func kib(_ key: String) -> Int {
+            guard let line = text.split(separator: "\n").first(where: { $0.hasPrefix(key) }) else { return 0 }
+            return (Int(line.split(separator: " ").dropFirst().first { !$0.isEmpty }?.trimmingCharacters(in: .whitespaces) ?? "") ?? 0) * 1024
+        }
+        return (kib("VmRSS:"), kib("VmHWM:"))
+    }
+
     /// An engine outlives no test: whatever the test's outcome, the child ends with this object.
     deinit {
         if process.isRunning {
@@ -241,4 +269,54 @@ public final class EngineProcess: @unchecked Sendable {
 public struct EngineProcessError: Error, CustomStringConvertible {
     public let message: String
     public var description: String { message }
+}
+
+/// What a child process left: its exit status (nil: killed at the time limit), stdout and stderr.
+public struct CapturedRun: Sendable {
+    public let status: Int32?
+    public let stdout: String
+    public let stderr: String
+}
+
+/// Runs a command with `environment` (nil: this process's), kills it (SIGKILL) if it is still running
+/// after `timeout`, and returns what it printed. Output goes through files, so neither pipe can fill.
+public func runCapturing(_ path: String, _ args: [String], environment: [String: String]? = nil,
+                         timeout: TimeInterval = 30) throws -> CapturedRun {
+    let dir = FileManager.default.temporaryDirectory.appendingPathComponent("capture-\(UUID().uuidString.prefix(8))")
+    try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+    defer { try? FileManager.default.removeItem(at: dir) }
+    let outURL = dir.appendingPathComponent("stdout"), errURL = dir.appendingPathComponent("stderr")
+    _ = FileManager.default.createFile(atPath: outURL.path, contents: nil)
+    _ = FileManager.default.createFile(atPath: errURL.path, contents: nil)
+    let out = try FileHandle(forWritingTo: outURL), err = try FileHandle(forWritingTo: errURL)
+    defer { try? out.close(); try? err.close() }
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: path)
+    process.arguments = args
+    if let environment { process.environment = environment }
+    process.standardInput = FileHandle.nullDevice
+    process.standardOutput = out
+    process.standardError = err
+    try process.run()
+    let deadline = Date().addingTimeInterval(timeout)
+    while process.isRunning && Date() < deadline { usleep(20_000) }
+    let timedOut = process.isRunning
+    if timedOut { kill(process.processIdentifier, SIGKILL) }
+    process.waitUntilExit()
+    return CapturedRun(status: timedOut ? nil : process.terminationStatus,
+                       stdout: (try? String(contentsOf: outURL, encoding: .utf8)) ?? "",
+                       stderr: (try? String(contentsOf: errURL, encoding: .utf8)) ?? "")
+}
+
+/// How many file descriptors process `pid` has open (entries of /proc/PID/fd; -1 if unreadable).
+public func openFileCount(pid: Int32) -> Int {
+    (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/fd").count) ?? -1
+}
+
+/// The resident set size of process `pid` in bytes (VmRSS of /proc/PID/status; 0 if unreadable).
+public func residentBytes(pid: Int32) -> Int {
+    let text = (try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8)) ?? ""
+    guard let line = text.split(separator: "\n").first(where: { $0.hasPrefix("VmRSS:") }) else { return 0 }
+    let digits = line.dropFirst("VmRSS:".count).filter(\.isNumber)
+    return (Int(String(digits)) ?? 0) * 1024
 }
