@@ -15,7 +15,7 @@
 # environment (checkov pins old boto3/botocore and would break other packages in a shared one):
 # ${STREAMSCORE_DEPLOY_TOOLS:-~/.cache/streamscore/deploy-tools-venv}. The first run takes about a
 # minute for that; later runs a few seconds. Exceptions to the checks are documented in
-# docs/security-deploy.md, each skipped by its id in the file it concerns.
+# docs/security.md, each skipped by its id in the file it concerns.
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."

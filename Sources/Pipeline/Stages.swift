@@ -67,17 +67,27 @@ struct EventFilter: Sendable {
 /// backoff (50 ms … 5 s), permanent ones (`KafkaError.isPermanent`: too large, unknown topic, denied)
 /// every 30 s, since only an operator can fix them. A fence is never retried. While it keeps failing
 /// (from the third attempt, or at once for a permanent error) the subscriber reports `stage` as
-/// stalled, so `/readyz`, the stalled gauge and the log say which output or store is refusing.
+/// stalled, so `/readyz`, the stalled gauge and the log say which output or store is refusing; so does
+/// an attempt that has not returned after `slowAttempt`.
 @discardableResult
-func retrying<T: Sendable>(_ what: String, stage: String, status: SubscriberStatus?, logger: Logger,
+func retrying<T: Sendable>(_ what: String, stage: String, status: SubscriberStatus?, logger: Logger, slowAttempt: Duration = .seconds(5),
                            _ body: @Sendable () async throws -> T) async throws -> T {
     var delay: Duration = .milliseconds(50)
     var attempt = 0
-    var stalled = false
     while true {
+        // An attempt that hangs (a locked SQLite file waits out its busy timeout, a PostgreSQL server
+        // that stopped answering) is reported like one that fails, once it has taken `slowAttempt`.
+        let slow = status.map { status in
+            Task {
+                try await Task.sleep(for: slowAttempt)
+                status.stall(stage, "\(what): no answer after \(slowAttempt)")
+            }
+        }
+        defer { slow?.cancel() }
         do {
             let result = try await body()
-            if stalled { status?.clearStall(stage) }
+            slow?.cancel()
+            status?.clearStall(stage)
             return result
         } catch let error as StoreError where error.kind == .fenced {
             throw error
@@ -89,7 +99,6 @@ func retrying<T: Sendable>(_ what: String, stage: String, status: SubscriberStat
             let permanent = (error as? KafkaError)?.isPermanent ?? false
             if permanent || attempt >= 3 {
                 status?.stall(stage, "\(what): \(error)")
-                stalled = true
             }
             if attempt == 1 || attempt % 10 == 0 || permanent {
                 logger.error("retrying", metadata: ["what": "\(what)", "attempt": "\(attempt)", "permanent": "\(permanent)", "error": "\(error)"])

@@ -485,6 +485,9 @@ public final class PostgresStore: EngineStore {
         return result
     }
 
+    /// How long one transaction may go without finishing before its connection is closed.
+    static let transactionDeadline: Duration = .seconds(15)
+
     /// Runs `body` in one transaction on a pooled connection; maps failures to `StoreError`.
     ///
     /// Not `PostgresClient.withTransaction`: after a lost connection that one still sends `ROLLBACK` on it, and
@@ -496,6 +499,17 @@ public final class PostgresStore: EngineStore {
         let logger = self.logger
         do {
             return try await client.withConnection { conn in
+                // A transaction that gets no answer for `transactionDeadline` (a server restarted under it:
+                // postgres-nio 1.33.2 can wait forever for a reply on such a connection, seen in the soak
+                // suite's PostgreSQL outage) closes its connection, which fails the pending query: the
+                // caller retries, and the offset fence makes the retry safe whatever the outcome was.
+                let deadline = Self.transactionDeadline
+                let watchdog = Task {
+                    try await Task.sleep(for: deadline)
+                    logger.warning("postgres transaction without an answer; closing its connection", metadata: ["seconds": "\(deadline)"])
+                    try? await conn.close()
+                }
+                defer { watchdog.cancel() }
                 try await conn.query("BEGIN", logger: logger)
                 let value: T
                 do {
