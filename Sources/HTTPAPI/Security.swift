@@ -1,5 +1,8 @@
 import Foundation
 import Hummingbird
+import HummingbirdCore
+import NIOCore
+import NIOHTTPTypes
 import Synchronization
 
 /// How the HTTP API protects itself and the personal data it serves. Every setting has a safe default;
@@ -105,3 +108,54 @@ public func isLoopbackHost(_ host: String) -> Bool {
     let h = host.trimmingCharacters(in: CharacterSet(charactersIn: "[]")).lowercased()
     return h == "localhost" || h == "::1" || h.hasPrefix("127.")
 }
+
+extension HTTPAPI {
+    /// The HTTP/1 server with the API's connection hardening: `idleTimeout` closes idle connections, and a
+    /// request must arrive whole (head to end of body) within the read timeout plus 2 s (after
+    /// `readBody`'s own 408). The idle timeout alone does not bound a request: every body part resets it,
+    /// so a client that trickles a byte now and then would keep its connection (and a connection slot)
+    /// forever, on any route — Hummingbird drains an unread body after answering 401, 404 or 413.
+    public static func http1Server(idleTimeout: Duration, security: HTTPSecurity) -> HTTPServerBuilder {
+        let read = security.requestReadTimeout + .seconds(2)
+        let deadline = TimeAmount.nanoseconds(read.components.seconds * 1_000_000_000 + read.components.attoseconds / 1_000_000_000)
+        let idle = TimeAmount.seconds(idleTimeout.components.seconds)
+        return .http1(configuration: .init(additionalChannelHandlers: [RequestReadDeadline(deadline)], idleTimeout: idle))
+    }
+}
+
+/// Closes a connection whose request is not complete (head to end of body) within `limit`, however
+/// steadily its bytes trickle in. Per connection; the deadline restarts with each request head.
+final class RequestReadDeadline: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = HTTPRequestPart
+    typealias InboundOut = HTTPRequestPart
+    let limit: TimeAmount
+    private var deadline: Scheduled<Void>?
+
+    init(_ limit: TimeAmount) { self.limit = limit }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        switch unwrapInboundIn(data) {
+        case .head:
+            deadline?.cancel()
+            deadline = context.eventLoop.assumeIsolated().scheduleTask(in: limit) { context.close(promise: nil) }
+        case .end:
+            deadline?.cancel()
+            deadline = nil
+        case .body:
+            break
+        }
+        context.fireChannelRead(data)
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        deadline?.cancel()
+        deadline = nil
+        context.fireChannelInactive()
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        deadline?.cancel()
+        deadline = nil
+    }
+}
+

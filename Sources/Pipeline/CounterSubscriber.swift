@@ -123,7 +123,7 @@ public final class CounterSubscriber: Service, Sendable {
             guard consumer.mayCommit(batch) else { continue }
             do {
                 try await retrying("commit counters to \(store.location)", stage: "count", status: status, logger: logger) {
-                    try await store.commitCounters(finalDelta, offsets: advances, scope: scope)
+                    try await self.store.commitCounters(finalDelta, offsets: advances, scope: self.scope)
                 }
             } catch let error as StoreError where error.kind == .fenced {
                 logger.error("counter commit fenced: the stored offsets are not where this batch starts; batch dropped, rewinding to the stored offsets",

@@ -70,8 +70,9 @@ struct EventFilter: Sendable {
 /// stalled, so `/readyz`, the stalled gauge and the log say which output or store is refusing; so does
 /// an attempt that has not returned after `slowAttempt`.
 @discardableResult
-func retrying<T: Sendable>(_ what: String, stage: String, status: SubscriberStatus?, logger: Logger, slowAttempt: Duration = .seconds(5),
-                           _ body: @Sendable () async throws -> T) async throws -> T {
+func retrying<T: Sendable>(_ what: String, stage: String, status: SubscriberStatus?, logger: Logger,
+                           slowAttempt: Duration = .seconds(5), attemptDeadline: Duration = .seconds(30),
+                           _ body: @escaping @Sendable () async throws -> T) async throws -> T {
     var delay: Duration = .milliseconds(50)
     var attempt = 0
     while true {
@@ -85,7 +86,7 @@ func retrying<T: Sendable>(_ what: String, stage: String, status: SubscriberStat
         }
         defer { slow?.cancel() }
         do {
-            let result = try await body()
+            let result = try await attemptWithDeadline(attemptDeadline, body)
             slow?.cancel()
             status?.clearStall(stage)
             return result
@@ -107,6 +108,67 @@ func retrying<T: Sendable>(_ what: String, stage: String, status: SubscriberStat
             delay = min(delay * 2, .seconds(5))
         }
     }
+}
+
+/// Runs one attempt in its own task and gives up on it when it has not finished after `deadline` (a client
+/// library waiting forever, e.g. on a database connection after a server restart): the attempt is
+/// cancelled and abandoned — not awaited, since a library that ignores cancellation would hang us again —
+/// and `AttemptTimedOut` is thrown, to be retried like any outage. The caller's own cancellation is
+/// passed on.
+func attemptWithDeadline<T: Sendable>(_ deadline: Duration, _ body: @escaping @Sendable () async throws -> T) async throws -> T {
+    let outcome = AttemptOutcome<T>()
+    return try await withTaskCancellationHandler {
+        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<T, any Error>) in
+            outcome.start(continuation, deadline: deadline, body)
+        }
+    } onCancel: {
+        outcome.finish(.failure(CancellationError()))
+    }
+}
+
+/// The first of an attempt's result, its deadline and its caller's cancellation, delivered once.
+final class AttemptOutcome<T: Sendable>: Sendable {
+    private let state = Mutex<(continuation: CheckedContinuation<T, any Error>?, done: Bool, attempt: Task<Void, Never>?, timer: Task<Void, Never>?)>((nil, false, nil, nil))
+
+    func start(_ continuation: CheckedContinuation<T, any Error>, deadline: Duration, _ body: @escaping @Sendable () async throws -> T) {
+        let alreadyDone = state.withLock { s -> Bool in
+            s.continuation = continuation
+            return s.done
+        }
+        if alreadyDone {
+            continuation.resume(throwing: CancellationError())
+            return
+        }
+        let attempt = Task {
+            do { self.finish(.success(try await body())) } catch { self.finish(.failure(error)) }
+        }
+        let timer = Task {
+            do { try await Task.sleep(for: deadline) } catch { return }
+            self.finish(.failure(AttemptTimedOut(deadline: deadline)))
+        }
+        state.withLock { s in
+            s.attempt = attempt
+            s.timer = timer
+        }
+    }
+
+    func finish(_ result: Result<T, any Error>) {
+        let (continuation, attempt, timer) = state.withLock { s -> (CheckedContinuation<T, any Error>?, Task<Void, Never>?, Task<Void, Never>?) in
+            guard !s.done else { return (nil, nil, nil) }
+            s.done = true
+            defer { s.continuation = nil }
+            return (s.continuation, s.attempt, s.timer)
+        }
+        timer?.cancel()
+        if case .failure = result { attempt?.cancel() }
+        continuation?.resume(with: result)
+    }
+}
+
+/// An attempt did not finish within its deadline and was cancelled.
+struct AttemptTimedOut: Error, CustomStringConvertible {
+    let deadline: Duration
+    var description: String { "no result within \(deadline); cancelled and retried" }
 }
 
 /// Stage 2: profile enrichment. A bounded in-memory profile cache in front of the store; misses are

@@ -111,11 +111,42 @@ private final class TreeBuilder: NSObject, XMLParserDelegate {
     }
 }
 
+/// What Foundation's `XMLParser` must never see, found by fuzzing (fuzz/README.md): on Linux it crashes
+/// the process on a processing instruction without data (`<?x?>`: strlen of NULL) and on an element
+/// name that is not valid UTF-8. PMML needs neither processing instructions nor a DTD (whose entities
+/// could also expand without bound), so a model file is UTF-8, with at most an XML declaration first.
+/// Returns why `data` is refused, or nil.
+func screenXML(_ data: Data) -> String? {
+    let bytes = [UInt8](data)
+    guard String(validating: bytes, as: UTF8.self) != nil else { return "the file is not valid UTF-8 (model files must be UTF-8)" }
+    var start = 0
+    if bytes.starts(with: [0xEF, 0xBB, 0xBF]) { start = 3 }  // byte-order mark
+    let declaration = Array("<?xml".utf8)
+    var i = start
+    while i + 1 < bytes.count {
+        if bytes[i] == UInt8(ascii: "<") {
+            let next = bytes[i + 1]
+            if next == UInt8(ascii: "?") {
+                let isDeclaration = i == start && bytes[i...].starts(with: declaration)
+                    && i + 5 < bytes.count && [UInt8(ascii: " "), 0x09, 0x0A, 0x0D].contains(bytes[i + 5])
+                if !isDeclaration { return "processing instructions (<?…?>) are not allowed in a model file" }
+            } else if next == UInt8(ascii: "!"), bytes[(i + 2)...].starts(with: Array("DOCTYPE".utf8)) {
+                return "a document type declaration (<!DOCTYPE …>) is not allowed in a model file"
+            }
+        }
+        i += 1
+    }
+    return nil
+}
+
 /// Parses `data` as XML into an element tree; errors name `file` and the line.
 func parseXMLTree(data: Data, file: String) throws(PMMLError) -> XElement {
     guard data.count <= XMLLimits.maxBytes else {
         throw PMMLError(file: file, line: nil, element: nil,
                         message: "the file has \(data.count) bytes; a model file may have at most \(XMLLimits.maxBytes)")
+    }
+    if let refusal = screenXML(data) {
+        throw PMMLError(file: file, line: nil, element: nil, message: "refused: \(refusal)")
     }
     let parser = XMLParser(data: data)
     parser.shouldProcessNamespaces = false

@@ -70,6 +70,31 @@ struct HostileModelTests {
         #expect(error.description.contains("not finite"), "\(error)")
     }
 
+    @Test("inputs that crash Foundation's XMLParser on Linux are refused before it sees them (found by fuzzing)",
+          arguments: [
+            ("<?x?><PMML/>", "processing instructions"),  // empty processing instruction: strlen(NULL)
+            ("<?xml version=\"1.0\"?><?pi data?><PMML/>", "processing instructions"),
+            ("<!DOCTYPE PMML [<!ENTITY a \"aaaa\">]><PMML/>", "document type declaration"),
+          ])
+    func crashersRefused(_ text: String, _ reason: String) throws {
+        let error = try #require(load(text))
+        #expect(error.description.contains(reason), "\(error)")
+    }
+
+    @Test("an element name that is not valid UTF-8 is refused before parsing (found by fuzzing)")
+    func invalidUTF8Name() throws {
+        let bytes: [UInt8] = [0x3C, 0x50, 0xEC, 0x4D, 0x4D, 0x4C, 0x2F, 0x3E]  // <P\xECMML/>
+        do {
+            _ = try CompiledModel(pmml: Data(bytes), name: "hostile.pmml")
+            Issue.record("loaded")
+        } catch let error as PMMLError {
+            #expect(error.description.contains("not valid UTF-8"), "\(error)")
+        }
+        // The XML declaration itself stays accepted.
+        #expect(screenXML(Data("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<PMML/>".utf8)) == nil)
+        #expect(screenXML(Data([0xEF, 0xBB, 0xBF] + Array("<?xml version=\"1.0\"?><PMML/>".utf8))) == nil)
+    }
+
     @Test("a file over the size limit is refused before it is read")
     func sizeLimit() throws {
         // A sparse file: its size is over the limit, its blocks are never written.

@@ -320,3 +320,13 @@ public func residentBytes(pid: Int32) -> Int {
     let digits = line.dropFirst("VmRSS:".count).filter(\.isNumber)
     return (Int(String(digits)) ?? 0) * 1024
 }
+
+/// Runs blocking work (a child process, a socket loop with its own timing) on a thread of its own, not
+/// on Swift concurrency's cooperative pool: on a 2-core machine the pool has 2 threads, so blocking work
+/// there stalls every other test's timers and continuations, and theirs would skew this work's timing.
+/// Record expectations after it returns (`#expect` needs the test's task).
+public func offPool<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+    try await withCheckedThrowingContinuation { continuation in
+        Thread { continuation.resume(with: Result { try body() }) }.start()
+    }
+}
