@@ -1,40 +1,113 @@
 import Synchronization
 
+/// The state of a `BoundedQueue` as a plain value: every transition returns what the caller must do
+/// (resume a waiting sender or receiver), so it is tested without tasks.
+struct BoundedQueueState<Element: Sendable>: ~Copyable {
+    typealias Receiver = CheckedContinuation<Element?, any Error>
+    typealias Sender = CheckedContinuation<Bool, Never>
+
+    let capacity: Int
+    private var items: [Element] = []
+    private var head = 0
+    /// nil while open; `.some(nil)` finished normally; `.some(error)` failed.
+    private var finished: (any Error)?? = nil
+    private var sender: Sender?
+    private var receiver: Receiver?
+
+    init(capacity: Int) { self.capacity = max(1, capacity) }
+
+    var count: Int { items.count - head }
+
+    /// What `send` must do with its element.
+    enum OfferAction {
+        /// Hand the element straight to the waiting receiver; the send is done.
+        case handOver(Receiver)
+        /// The element was queued; the send is done.
+        case queued
+        /// The queue is full: the sender must `parkSender` and retry once woken.
+        case full
+    }
+
+    mutating func offer(_ element: Element) -> OfferAction {
+        if let r = receiver {
+            receiver = nil
+            return .handOver(r)
+        }
+        if count < capacity {
+            items.append(element)
+            return .queued
+        }
+        return .full
+    }
+
+    /// The sender waits until `take` makes space.
+    mutating func parkSender(_ continuation: Sender) { sender = continuation }
+
+    /// What `next` gets: an element (and a sender to wake), or the end; nil: `parkReceiver` and wait.
+    enum TakeAction {
+        case element(Element, wake: Sender?)
+        case end(Result<Element?, any Error>)
+    }
+
+    mutating func take() -> TakeAction? {
+        if count > 0 {
+            let e = items[head]
+            head += 1
+            if head > 64 && head * 2 > items.count {
+                items.removeFirst(head)
+                head = 0
+            }
+            defer { sender = nil }
+            return .element(e, wake: sender)
+        }
+        if let finished {
+            if let error = finished { return .end(.failure(error)) }
+            return .end(.success(nil))
+        }
+        return nil
+    }
+
+    /// The receiver waits for `offer` or `finish`.
+    mutating func parkReceiver(_ continuation: Receiver) { receiver = continuation }
+
+    /// Marks the end (or a failure); returns the waiting receiver to resume.
+    mutating func finish(_ error: (any Error)?) -> Receiver? {
+        finished = .some(error)
+        defer { receiver = nil }
+        return receiver
+    }
+}
+
 /// A FIFO hand-off between two pipeline stages holding at most `capacity` elements: `send` waits while
 /// it is full (backpressure), `next` waits while it is empty. One sender and one receiver.
 final class BoundedQueue<Element: Sendable>: Sendable {
-    private struct State {
-        var items: [Element] = []
-        var head = 0
-        var finished: (any Error)?? = nil
-        var sender: CheckedContinuation<Bool, Never>?
-        var receiver: CheckedContinuation<Element?, any Error>?
-        var count: Int { items.count - head }
-    }
-    private let state = Mutex(State())
+    private let state: Mutex<BoundedQueueState<Element>>
     let capacity: Int
 
-    init(capacity: Int) { self.capacity = max(1, capacity) }
+    init(capacity: Int) {
+        self.capacity = max(1, capacity)
+        state = Mutex(BoundedQueueState(capacity: capacity))
+    }
 
     /// Appends, waiting while the queue is full.
     func send(_ element: Element) async {
         while true {
             // Resumed with `true` when the element was taken, `false` when space was made (retry).
             let done: Bool = await withCheckedContinuation { (c: CheckedContinuation<Bool, Never>) in
-                let (receiver, taken) = state.withLock { s -> (CheckedContinuation<Element?, any Error>?, Bool) in
-                    if let r = s.receiver {
-                        s.receiver = nil
-                        return (r, true)
-                    }
-                    if s.count < capacity {
-                        s.items.append(element)
-                        return (nil, true)
-                    }
-                    s.sender = c
-                    return (nil, false)
+                let action = state.withLock { s -> BoundedQueueState<Element>.OfferAction in
+                    let action = s.offer(element)
+                    if case .full = action { s.parkSender(c) }
+                    return action
                 }
-                receiver?.resume(returning: element)
-                if taken { c.resume(returning: true) }
+                switch action {
+                case .handOver(let receiver):
+                    receiver.resume(returning: element)
+                    c.resume(returning: true)
+                case .queued:
+                    c.resume(returning: true)
+                case .full:
+                    break
+                }
             }
             if done { return }
         }
@@ -42,38 +115,27 @@ final class BoundedQueue<Element: Sendable>: Sendable {
 
     /// Marks the end (or a failure) for the receiver.
     func finish(throwing error: (any Error)? = nil) {
-        let r = state.withLock { s -> CheckedContinuation<Element?, any Error>? in
-            s.finished = .some(error)
-            defer { s.receiver = nil }
-            return s.receiver
-        }
+        let r = state.withLock { $0.finish(error) }
         if let error { r?.resume(throwing: error) } else { r?.resume(returning: nil) }
     }
 
     /// The next element, or nil after `finish()`.
     func next() async throws -> Element? {
         try await withCheckedThrowingContinuation { (c: CheckedContinuation<Element?, any Error>) in
-            let action = state.withLock { s -> (Result<Element?, any Error>?, CheckedContinuation<Bool, Never>?) in
-                if s.count > 0 {
-                    let e = s.items[s.head]
-                    s.head += 1
-                    if s.head > 64 && s.head * 2 > s.items.count {
-                        s.items.removeFirst(s.head)
-                        s.head = 0
-                    }
-                    let sender = s.sender
-                    s.sender = nil
-                    return (.success(e), sender)
-                }
-                if let finished = s.finished {
-                    if let error = finished { return (.failure(error), nil) }
-                    return (.success(nil), nil)
-                }
-                s.receiver = c
-                return (nil, nil)
+            let action = state.withLock { s -> BoundedQueueState<Element>.TakeAction? in
+                if let action = s.take() { return action }
+                s.parkReceiver(c)
+                return nil
             }
-            action.1?.resume(returning: false)
-            if let result = action.0 { c.resume(with: result) }
+            switch action {
+            case .element(let e, let wake)?:
+                wake?.resume(returning: false)
+                c.resume(returning: e)
+            case .end(let result)?:
+                c.resume(with: result)
+            case nil:
+                break
+            }
         }
     }
 }

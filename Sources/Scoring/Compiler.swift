@@ -17,7 +17,9 @@ final class Scope {
     /// A scope entry.
     enum Entry {
         case resolved(FieldInfo)
-        case pending(XElement, Scope)
+        /// A DerivedField not compiled yet, compiled in the scope that holds the entry. (The entry does
+        /// not hold its scope: that reference cycle leaked every unresolved field — found by fuzzing.)
+        case pending(XElement)
         case inProgress
         case dataField(String)
         /// A DefineFunction parameter bound to an argument expression.
@@ -213,7 +215,7 @@ final class Compiler {
             case "TransformationDictionary":
                 try checkChildren(c, allowed: ["DerivedField", "DefineFunction", "Extension"])
                 for d in c.children(named: "DefineFunction") { functions[try required(d, "name")] = d }
-                for d in c.children(named: "DerivedField") { global.entries[try required(d, "name")] = .pending(d, global) }
+                for d in c.children(named: "DerivedField") { global.entries[try required(d, "name")] = .pending(d) }
             default:
                 if modelNames.contains(c.name) {
                     if modelElement == nil { modelElement = c }
@@ -321,9 +323,9 @@ final class Compiler {
                     let info = try makeInput(n, el)
                     cur.entries[name] = .resolved(info)
                     return info
-                case .pending(let d, let defScope):
+                case .pending(let d):
                     cur.entries[name] = .inProgress
-                    let info = try compileDerivedField(d, defScope)
+                    let info = try compileDerivedField(d, cur)
                     cur.entries[name] = .resolved(info)
                     return info
                 }

@@ -76,7 +76,7 @@ extension Compiler {
         }
         if let lt = el.child("LocalTransformations") {
             try checkChildren(lt, allowed: ["DerivedField", "Extension"])
-            for d in lt.children(named: "DerivedField") { modelScope.entries[try required(d, "name")] = .pending(d, modelScope) }
+            for d in lt.children(named: "DerivedField") { modelScope.entries[try required(d, "name")] = .pending(d) }
         }
         let target: TargetInfo
         if let tn = targetName {
@@ -692,7 +692,7 @@ extension Compiler {
         var s: Scope? = scope
         while let cur = s {
             if let e = cur.entries[name] {
-                if case .pending(let d, _) = e { return d }
+                if case .pending(let d) = e { return d }
                 return nil
             }
             s = cur.parent
