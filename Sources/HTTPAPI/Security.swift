@@ -125,26 +125,49 @@ extension HTTPAPI {
 
 /// Closes a connection whose request is not complete (head to end of body) within `limit`, however
 /// steadily its bytes trickle in. Per connection; the deadline restarts with each request head.
-final class RequestReadDeadline: ChannelInboundHandler, RemovableChannelHandler {
+///
+/// Also closes a connection as soon as a response is written before its request's body has ended (a
+/// 413 for a declared oversized body, a 401, a 408): otherwise the server would read and discard the
+/// rest of that body, and a client that declares 1 MB, sends 900 KB and stalls would hold a connection
+/// slot until the deadline — 1,000 such clients would make `/healthz` wait behind them.
+final class RequestReadDeadline: ChannelDuplexHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPRequestPart
     typealias InboundOut = HTTPRequestPart
+    typealias OutboundIn = HTTPResponsePart
+    typealias OutboundOut = HTTPResponsePart
     let limit: TimeAmount
     private var deadline: Scheduled<Void>?
+    /// A request head has arrived and its end has not.
+    private var requestOpen = false
 
     init(_ limit: TimeAmount) { self.limit = limit }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         switch unwrapInboundIn(data) {
         case .head:
+            requestOpen = true
             deadline?.cancel()
             deadline = context.eventLoop.assumeIsolated().scheduleTask(in: limit) { context.close(promise: nil) }
         case .end:
+            requestOpen = false
             deadline?.cancel()
             deadline = nil
         case .body:
             break
         }
         context.fireChannelRead(data)
+    }
+
+    func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+        guard case .end = unwrapOutboundIn(data), requestOpen else {
+            context.write(data, promise: promise)
+            return
+        }
+        // The answer is complete while the request body is still coming: close once it is flushed.
+        let written = context.eventLoop.makePromise(of: Void.self)
+        written.futureResult.cascade(to: promise)
+        context.writeAndFlush(data, promise: written)
+        written.futureResult.assumeIsolated().whenComplete { _ in context.close(promise: nil) }
     }
 
     func channelInactive(context: ChannelHandlerContext) {

@@ -37,8 +37,13 @@ struct ConsumerStateMachine<Value: Sendable>: ~Copyable {
     private(set) var committableFrom = 0
     /// Admitted batches not yet released.
     private(set) var inFlight = 0
-    /// Bytes of records delivered and not yet released or dropped.
-    private(set) var outstandingBytes = 0
+    /// Bytes of records buffered (delivered, not yet taken by the reader).
+    private(set) var bufferedBytes = 0
+    /// Bytes of admitted batches not yet released.
+    private(set) var admittedBytes = 0
+    /// Bytes the consumer answers for: buffered, or admitted and still being processed. (A batch the
+    /// reader took but never admitted is the reader's own.)
+    var outstandingBytes: Int { bufferedBytes + admittedBytes }
     /// Records buffered (delivered, not yet taken by the reader).
     private(set) var bufferedRecords = 0
     private(set) var peakBufferedRecords = 0
@@ -58,15 +63,15 @@ struct ConsumerStateMachine<Value: Sendable>: ~Copyable {
 
     /// A batch leaves the poll thread: handed to a waiting reader, or buffered.
     mutating func deliver(_ batch: ConsumerBatch<Value>) -> Waiter? {
-        outstandingBytes += batch.byteCount
-        peakOutstandingBytes = max(peakOutstandingBytes, outstandingBytes)
         if let waiter {
             self.waiter = nil
             return waiter
         }
         buffer.append(batch)
         bufferedRecords += batch.records.count
+        bufferedBytes += batch.byteCount
         peakBufferedRecords = max(peakBufferedRecords, bufferedRecords)
+        peakOutstandingBytes = max(peakOutstandingBytes, outstandingBytes)
         return nil
     }
 
@@ -80,6 +85,7 @@ struct ConsumerStateMachine<Value: Sendable>: ~Copyable {
                 bufferStart = 0
             }
             bufferedRecords -= batch.records.count
+            bufferedBytes -= batch.byteCount
             return .success(batch)
         }
         if let failure { return .failure(failure) }
@@ -100,21 +106,20 @@ struct ConsumerStateMachine<Value: Sendable>: ~Copyable {
 
     // MARK: processing
 
-    /// Admits a batch into processing unless a rebalance or rewind happened since it was polled; a
-    /// batch that is not admitted is dropped (its bytes no longer count).
+    /// Admits a batch into processing unless a rebalance or rewind happened since it was polled; its
+    /// bytes count until it is released.
     mutating func admit(_ batch: borrowing ConsumerBatch<Value>) -> Bool {
-        guard batch.generation == generation else {
-            outstandingBytes -= batch.byteCount
-            return false
-        }
+        guard batch.generation == generation else { return false }
         inFlight += 1
+        admittedBytes += batch.byteCount
+        peakOutstandingBytes = max(peakOutstandingBytes, outstandingBytes)
         return true
     }
 
     /// Ends the processing of an admitted batch (committed or abandoned).
     mutating func release(_ batch: borrowing ConsumerBatch<Value>) {
         inFlight -= 1
-        outstandingBytes -= batch.byteCount
+        admittedBytes -= batch.byteCount
     }
 
     /// Whether a batch of `generation` may still commit its state.
@@ -189,7 +194,7 @@ struct ConsumerStateMachine<Value: Sendable>: ~Copyable {
             let before = batch.byteCount
             batch.records.removeAll { drop($0.partition) }
             batch.byteCount = batch.records.reduce(0) { $0 + $1.byteCount }
-            outstandingBytes -= before - batch.byteCount
+            bufferedBytes -= before - batch.byteCount
             if !batch.records.isEmpty { kept.append(batch) }
         }
         buffer = kept

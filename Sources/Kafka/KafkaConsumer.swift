@@ -173,7 +173,7 @@ public final class KafkaConsumer<Value: Sendable>: Sendable {
             ("auto.offset.reset", "error"),
             ("enable.partition.eof", "false"),
             ("queued.min.messages", "1000000"),
-            ("queued.max.messages.kbytes", "16384"),
+            ("queued.max.messages.kbytes", "262144"),
             ("session.timeout.ms", "10000"),
             ("heartbeat.interval.ms", "500"),
             ("partition.assignment.strategy", "range"),

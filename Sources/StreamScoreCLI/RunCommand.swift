@@ -92,8 +92,8 @@ struct RunCommand: AsyncParsableCommand {
     @Option(name: .customLong("http-read-timeout"), help: "Seconds a client may take to send a request body.")
     var httpReadTimeout = 10
 
-    @Option(name: .customLong("http-max-connections"), help: "Most HTTP connections served at once (more wait in the accept backlog).")
-    var httpMaxConnections = 512
+    @Option(name: .customLong("http-max-connections"), help: "Most HTTP connections served at once (more wait in the accept backlog); the open-files limit is raised to fit.")
+    var httpMaxConnections = 4_096
 
     @Option(name: .customLong("max-score-body-kib"), help: "Largest POST /score body, KiB.")
     var maxScoreBodyKiB = 16
@@ -150,6 +150,7 @@ struct RunCommand: AsyncParsableCommand {
 
         // Start-up checks, each failing with one line that names the culprit.
         let security = try httpSecurity()
+        raiseOpenFilesLimit(to: httpMaxConnections + 1_024, logger: logger)
         let overrides = try startup("--kafka") { try KafkaConfig.parseOverrides(kafka) }
         let modelURL = try model.map { URL(fileURLWithPath: $0) } ?? bundledDemoModel()
         let registry = try startup("model '\(modelURL.path)'", fix: "give a readable PMML file with --model") {
@@ -302,6 +303,20 @@ struct RunCommand: AsyncParsableCommand {
             throw StartupError(message: "bundled demo model not found next to the executable; pass --model PATH")
         }
         return url
+    }
+}
+
+/// Raises the soft open-files limit toward `wanted` (within the hard limit): every HTTP connection, Kafka
+/// socket and store connection is a descriptor, and the common default soft limit of 1,024 would let a
+/// few hundred idle clients starve the liveness probe.
+func raiseOpenFilesLimit(to wanted: Int, logger: Logger) {
+    var limit = rlimit()
+    guard getrlimit(__rlimit_resource_t(RLIMIT_NOFILE.rawValue), &limit) == 0 else { return }
+    let target = min(rlim_t(wanted), limit.rlim_max)
+    guard limit.rlim_cur < target else { return }
+    limit.rlim_cur = target
+    if setrlimit(__rlimit_resource_t(RLIMIT_NOFILE.rawValue), &limit) != 0 {
+        logger.warning("cannot raise the open-files limit", metadata: ["wanted": "\(wanted)"])
     }
 }
 

@@ -34,7 +34,7 @@ struct ConsumerStateMachineTests {
         #expect(taken?.records.map(\.partition) == [0])
         let check4 = m.admit(taken!) == false
         #expect(check4, "polled under the old generation")
-        let check5 = m.outstandingBytes == 0
+        let check5 = m.outstandingBytes == 0  // the reader's own until admitted; never admitted
         #expect(check5)
     }
 
@@ -103,10 +103,10 @@ struct ConsumerStateMachineTests {
         let check19 = m.flow(paused: true) == .keep
         #expect(check19)
         _ = m.take()
-        let check20 = m.flow(paused: true) == .keep
-        #expect(check20, "taken by the reader but not released: still outstanding")
         let check21 = m.admit(big)
         #expect(check21)
+        let check20 = m.flow(paused: true) == .keep
+        #expect(check20, "admitted but not released: still outstanding")
         m.release(big)
         let check22 = m.flow(paused: true) == .resume
         #expect(check22)

@@ -156,3 +156,31 @@ struct KafkaClientTests {
         #expect(throws: KafkaError.self) { try KafkaConfig.parseOverrides(["novalue"]) }
     }
 }
+
+/// The byte bound counts what the consumer answers for (buffered batches, admitted ones until
+/// released): a reader that only iterates (never admits) must not be starved by it.
+@Suite("Consumer byte bound against the embedded broker", .serialized, .timeLimit(.minutes(2)))
+struct ConsumerByteBoundTests {
+    @Test("a reader that never admits gets every message although they total 100× the byte bound")
+    func plainReader() async throws {
+        let broker = try EmbeddedBroker(logger: KafkaTestSupport.logger)
+        let topic = KafkaTestSupport.unique("bytes")
+        try broker.createTopic(topic, partitions: 2)
+        let producer = try KafkaTestSupport.producer(broker.bootstrap)
+        let total = 5_000
+        try await KafkaTestSupport.produceNumbered(producer, topic: topic, range: 0..<total)
+        var settings = KafkaConsumerSettings(topic: topic, groupID: KafkaTestSupport.unique("g"))
+        settings.maxBatchSize = 100
+        settings.maxOutstandingBytes = 1_000  // far below the stream's size
+        let consumer = try KafkaConsumer<Int>(config: KafkaTestSupport.consumerConfig(broker.bootstrap), settings: settings,
+                                              logger: KafkaTestSupport.logger) { KafkaTestSupport.number($0) }
+        var seen = Set<Int>()
+        for try await batch in consumer.batches {
+            for r in batch.records { seen.insert(r.value) }
+            if seen.count >= total { break }
+        }
+        consumer.shutdown()
+        #expect(seen.count == total)
+        broker.shutdown()
+    }
+}

@@ -153,7 +153,7 @@ private func openPaced(_ count: Int, port: UInt16, pid: Int32, into fds: inout [
 ///
 /// Measured on the 2-core test machine (debug build), 300 stalled bodies + 300 silent connections held:
 /// /healthz 2–3 ms each; RSS 55 → 68 MiB; engine descriptors 44 → 644 → 44, every connection closed by the
-/// engine 2.3 s after the first connect. At the default cap of 512 a new client waits in the accept
+/// engine 2.3 s after the first connect. At a cap of 512 a new client waits in the accept
 /// backlog until the idle timeout frees a slot (/healthz 1.7–1.9 s). Trickled requests: closed at 4.1 s
 /// (read timeout + 2 s) after 401, 404, 413, 200; at 2.1 s after 408 and for a head that never ends.
 @Suite("Slow clients (child process)", .serialized, .timeLimit(.minutes(3)))
@@ -265,10 +265,10 @@ struct SlowClientTests {
         #expect(f.silentAnswered == 0, "a silent connection got bytes: \(report)")
     }
 
-    @Test("at the connection cap (default 512) silent connections delay a new client only until the idle timeout frees a slot")
+    @Test("at the connection cap (512 here) silent connections delay a new client only until the idle timeout frees a slot")
     func connectionCap() async throws {
         let dir = try Shared.tempDir("slow-cap")
-        let engine = try await engine(dir)
+        let engine = try await engine(dir, ["--http-max-connections", "512"])
         defer {
             engine.signal(SIGTERM)
             _ = engine.waitExit(timeout: 15)

@@ -337,8 +337,10 @@ struct SoakTests {
         let broker = try BrokerProcess(partitions: 6, topic: "page-views")
         defer { broker.stop() }
         let bufferedMiB = 32
+        let prefetchKiB = 16_384
         let engine = try EngineProcess(Self.args(broker, db: dir.appendingPathComponent("burst.db"), group: "burst")
-                                       + ["--max-buffered-mib", "\(bufferedMiB)"], logDir: dir, name: "engine")
+                                       + ["--max-buffered-mib", "\(bufferedMiB)", "--kafka", "queued.max.messages.kbytes=\(prefetchKiB)"],
+                                       logDir: dir, name: "engine")
         #expect(try await eventually(timeout: .seconds(60)) { (engine.status()["prediction"]?.partitions ?? 0) == 6 })
         // Steady small events, then a burst of large ones (a 60 KiB property blob each).
         let small = try ProducerProcess(synthetic: 20_000, customers: 1_000, seed: 19, bootstrap: broker.bootstrap, topic: "page-views", rate: 2_000)
@@ -362,10 +364,10 @@ struct SoakTests {
             return engine.status()["prediction"]?.lag == 0 && engine.status()["counter"]?.lag == 0
         }
         peak = max(peak, engine.memory.peak)
-        // The bound: the engine's own baseline, plus per subscriber the polled-not-committed bytes
-        // (--max-buffered-mib) and librdkafka's prefetch queue (queued.max.messages.kbytes, the engine's
-        // default 16 MiB, one queue per group consumer), plus 32 MiB of allocator slack.
-        let bound = baseline + 2 * (bufferedMiB << 20) + 2 * (16 << 20) + (32 << 20)
+        // The configured bound: the engine's own baseline, plus per subscriber the polled-not-committed
+        // bytes (--max-buffered-mib) and librdkafka's prefetch queue (queued.max.messages.kbytes, one
+        // queue per group consumer), plus 32 MiB of allocator slack.
+        let bound = baseline + 2 * (bufferedMiB << 20) + 2 * (prefetchKiB << 10) + (32 << 20)
         Self.say("burst of \(count) × 60 KiB events: RSS baseline \(baseline >> 20) MiB, peak \(peak >> 20) MiB, bound \(bound >> 20) MiB (\(bound) bytes)")
         #expect(peak <= bound, "peak RSS \(peak) bytes over the bound \(bound)")
         engine.signal(SIGTERM)
