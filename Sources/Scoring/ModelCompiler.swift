@@ -494,6 +494,22 @@ extension Compiler {
             return e
         }
 
+        /// Appends a test node for predicate `p` (a fast comparison, or the general evaluator) and returns
+        /// its index; its branches are set by the caller.
+        func addTest(_ p: XElement) throws(PMMLError) -> Int {
+            let index = nodes.count
+            nodes.append(TestNode(value: 0, slot: 0, op: 8, onTrue: nullLeaf, onFalse: nullLeaf, onUnknown: nullLeaf))
+            if let (op, slot, value) = try test(p) {
+                nodes[index].op = op
+                nodes[index].slot = slot
+                nodes[index].value = value
+            } else {
+                nodes[index].value = Double(predicates.count)
+                predicates.append(try compilePredicate(p, c.scope))
+            }
+            return index
+        }
+
         /// The tests for `parent`'s children from `start` on, in document order: each test's false
         /// branch is the next sibling's test. Built in a loop over the siblings (a node may have tens of
         /// thousands of them) and linked from the last one back; only the descent into a child recurses,
@@ -511,16 +527,7 @@ extension Compiler {
                 guard let p = child.predicate else { break }
                 if p.name == "True" { tail = try entry(child); break }
                 if p.name == "False" { i += 1; continue }
-                let index = nodes.count
-                nodes.append(TestNode(value: 0, slot: 0, op: 8, onTrue: nullLeaf, onFalse: nullLeaf, onUnknown: nullLeaf))
-                if let (op, slot, value) = try test(p) {
-                    nodes[index].op = op
-                    nodes[index].slot = slot
-                    nodes[index].value = value
-                } else {
-                    nodes[index].value = Double(predicates.count)
-                    predicates.append(try compilePredicate(p, c.scope))
-                }
+                let index = try addTest(p)
                 nodes[index].onTrue = try entry(child)
                 pending.append(index)
                 i += 1
@@ -551,16 +558,7 @@ extension Compiler {
         case "True": rootTarget = try entry(root)
         case "False": rootTarget = nullLeaf
         default:
-            let index = nodes.count
-            nodes.append(TestNode(value: 0, slot: 0, op: 8, onTrue: nullLeaf, onFalse: nullLeaf, onUnknown: nullLeaf))
-            if let (op, slot, value) = try test(rp) {
-                nodes[index].op = op
-                nodes[index].slot = slot
-                nodes[index].value = value
-            } else {
-                nodes[index].value = Double(predicates.count)
-                predicates.append(try compilePredicate(rp, c.scope))
-            }
+            let index = try addTest(rp)
             nodes[index].onTrue = try entry(root)
             rootTarget = Int32(index)
         }

@@ -74,6 +74,18 @@ struct SoakTests {
         return try dump(db)
     }
 
+    /// Stops `engines` gracefully (exit 0 expected), then compares the store with an uninterrupted run
+    /// over the same topic.
+    static func stopAndCompare(_ engines: [EngineProcess], broker: BrokerProcess, total: Int, dir: URL, db: URL, _ what: String,
+                               sourceLocation: SourceLocation = #_sourceLocation) async throws {
+        for e in engines {
+            e.signal(SIGTERM)
+            #expect(e.waitExit(timeout: 40) == 0, "\(what): graceful exit; see \(e.stderrFile.path)", sourceLocation: sourceLocation)
+        }
+        let expected = try await reference(broker, total: total, dir: dir)
+        expectSame(try dump(db), expected, what, sourceLocation: sourceLocation)
+    }
+
     /// Compares two dumps and describes the first difference.
     static func expectSame(_ got: String, _ expected: String, _ what: String, sourceLocation: SourceLocation = #_sourceLocation) {
         guard got != expected else { return }
@@ -150,10 +162,12 @@ struct SoakTests {
         try lock.run()
         input.fileHandleForWriting.write(Data("PRAGMA busy_timeout=20000;\nBEGIN EXCLUSIVE;\nSELECT 1;\n".utf8))
         let locked = ContinuousClock.now
-        let stalled = try await eventually(timeout: .seconds(10)) {
+        // The lock lasts at least 10 s and until /readyz has reported it (a rebalance after the frozen
+        // broker can delay the next commit by a few seconds; a commit is reported after 5 s without answer).
+        let stalled = try await eventually(timeout: .seconds(30)) {
             String(decoding: try engine.get("/readyz"), as: UTF8.self).contains("\"ready\":false")
         }
-        try await Task.sleep(until: locked + .seconds(10), clock: .continuous)
+        try await Task.sleep(until: max(locked + .seconds(10), ContinuousClock.now + .seconds(2)), clock: .continuous)
         input.fileHandleForWriting.write(Data("COMMIT;\n.quit\n".utf8))
         try input.fileHandleForWriting.close()
         lock.waitUntilExit()
@@ -169,10 +183,7 @@ struct SoakTests {
         #expect(drained, "lag must recover without a restart; see \(engine.stderrFile.path)")
         let ready = String(decoding: try engine.get("/readyz"), as: UTF8.self)
         #expect(ready == "ready", "readyz after recovery: \(ready)")
-        engine.signal(SIGTERM)
-        #expect(engine.waitExit(timeout: 40) == 0)
-        let expected = try await Self.reference(broker, total: total, dir: dir)
-        Self.expectSame(try Self.dump(db), expected, "after a frozen broker and a locked store")
+        try await Self.stopAndCompare([engine], broker: broker, total: total, dir: dir, db: db, "after a frozen broker and a locked store")
         Self.say("broker frozen 10 s, store locked 10 s, \(total) events at \(rate)/s: state equals the uninterrupted run")
     }
 
@@ -278,12 +289,7 @@ struct SoakTests {
             return true
         }
         #expect(drained, "see \(dir.path)")
-        for e in [a, b] {
-            e.signal(SIGTERM)
-            #expect(e.waitExit(timeout: 40) == 0)
-        }
-        let expected = try await Self.reference(broker, total: total, dir: dir)
-        Self.expectSame(try Self.dump(db), expected, "after a zombie instance")
+        try await Self.stopAndCompare([a, b], broker: broker, total: total, dir: dir, db: db, "after a zombie instance")
         Self.say("zombie frozen past its session, \(total) events: state equals the uninterrupted run")
     }
 
@@ -324,10 +330,7 @@ struct SoakTests {
                 && s["counter"]?.partitions == Self.partitions
         }
         #expect(drained, "see \(dir.path)")
-        steady.signal(SIGTERM)
-        #expect(steady.waitExit(timeout: 40) == 0)
-        let expected = try await Self.reference(broker, total: total, dir: dir)
-        Self.expectSame(try Self.dump(db), expected, "after a rebalance storm")
+        try await Self.stopAndCompare([steady], broker: broker, total: total, dir: dir, db: db, "after a rebalance storm")
         Self.say("rebalance storm: \(changes) joins/leaves in \(seconds) s, \(total) events: state equals the uninterrupted run")
     }
 
