@@ -446,20 +446,6 @@ public final class PostgresStore: EngineStore {
         await runTask.value
     }
 
-    // MARK: Test hooks
-
-    /// Runs trusted SQL text from a test (no values interpolated) in its own transaction and returns the
-    /// first column of each row, which must be text (cast it: `count(*)::text`). Not for production code.
-    package func executeForTesting(_ sql: String) async throws -> [String?] {
-        try await transaction("test statement") { conn, logger in
-            var result: [String?] = []
-            for try await row in try await conn.query(PostgresQuery(unsafeSQL: sql), logger: logger) {
-                result.append(try row.makeRandomAccess()[0].decode(String?.self))
-            }
-            return result
-        }
-    }
-
     // MARK: Plumbing
 
     /// The pipeline's updates as columns; several updates of one customer are folded into one row exactly as

@@ -87,26 +87,27 @@ struct PostgresStoreTests {
 
     @Test("postgres: 5,000 profiles are upserted by ONE statement (server-side statement trigger)", .enabled(if: postgresURL != nil))
     func upsertIsOneStatement() async throws {
-        let (opened, _) = try await StoreBackends.make("postgres")
-        let store = try #require(opened as? PostgresStore)
-        _ = try await store.executeForTesting("CREATE TABLE statement_log (op TEXT NOT NULL, tbl TEXT NOT NULL)")
-        _ = try await store.executeForTesting("""
+        let url = try #require(Self.postgresURL)
+        let schema = "sstest_\(Int(Date().timeIntervalSince1970))_\(UUID().uuidString.prefix(8).lowercased())"
+        let store = try await PostgresStore(url: StoreURL(parsing: url), schema: schema)
+        _ = try psql(url, "CREATE TABLE statement_log (op TEXT NOT NULL, tbl TEXT NOT NULL)", schema: schema)
+        _ = try psql(url, """
             CREATE FUNCTION log_statement() RETURNS trigger LANGUAGE plpgsql AS $$
             BEGIN INSERT INTO statement_log VALUES (TG_OP, TG_TABLE_NAME); RETURN NULL; END $$
-            """)
+            """, schema: schema)
         for table in ["profiles", "subscriber_offsets"] {
-            _ = try await store.executeForTesting("CREATE TRIGGER log_\(table) AFTER INSERT OR UPDATE ON \(table) FOR EACH STATEMENT EXECUTE FUNCTION log_statement()")
+            _ = try psql(url, "CREATE TRIGGER log_\(table) AFTER INSERT OR UPDATE ON \(table) FOR EACH STATEMENT EXECUTE FUNCTION log_statement()", schema: schema)
         }
-        func statements(_ table: String) async throws -> Int {
-            Int(try await store.executeForTesting("SELECT count(*)::text FROM statement_log WHERE tbl = '\(table)' AND op = 'INSERT'").first!!)!
+        func statements(_ table: String) throws -> Int {
+            Int(try psql(url, "SELECT count(*) FROM statement_log WHERE tbl = '\(table)' AND op = 'INSERT'", schema: schema).first ?? "") ?? -1
         }
         try await store.commitProfiles(Self.updates(5_000), offsets: [OffsetAdvance(partition: 0, expected: nil, next: 5_000)], scope: Self.scope)
-        #expect(try await statements("profiles") == 1)
+        #expect(try statements("profiles") == 1)
         #expect(try await store.profileCount() == 5_000)
         // Every row conflicts the second time: still one statement (INSERT … ON CONFLICT DO UPDATE).
         try await store.commitProfiles(Self.updates(5_000, score: nil), offsets: [OffsetAdvance(partition: 0, expected: 5_000, next: 10_000)], scope: Self.scope)
-        #expect(try await statements("profiles") == 2)
-        #expect(try await store.executeForTesting("SELECT count(*)::text FROM statement_log WHERE tbl = 'subscriber_offsets'") == ["2"])
+        #expect(try statements("profiles") == 2)
+        #expect(try psql(url, "SELECT count(*) FROM statement_log WHERE tbl = 'subscriber_offsets'", schema: schema) == ["2"])
         let row = try #require(try await store.profileRow("P4998"))
         #expect(row.churn_score == 0.5 && row.model_version == "m-1" && row.pricing_views_30d == 1)  // kept: the update had no score
         #expect(try await store.offsets(Self.scope) == [0: 10_000])
@@ -145,13 +146,14 @@ struct PostgresStoreTests {
         try await store.commitProfiles(Self.updates(100), offsets: [OffsetAdvance(partition: 0, expected: nil, next: 100)], scope: Self.scope)
 
         // The next counter commit is held inside its transaction (a statement trigger sleeps) while the server restarts.
-        _ = try await store.executeForTesting("CREATE FUNCTION hold() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN PERFORM pg_sleep(60); RETURN NULL; END $$")
-        _ = try await store.executeForTesting("CREATE TRIGGER hold_pages BEFORE INSERT ON page_counts FOR EACH STATEMENT EXECUTE FUNCTION hold()")
+        let admin = server.url()
+        _ = try psql(admin, "CREATE FUNCTION hold() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN PERFORM pg_sleep(60); RETURN NULL; END $$")
+        _ = try psql(admin, "CREATE TRIGGER hold_pages BEFORE INSERT ON page_counts FOR EACH STATEMENT EXECUTE FUNCTION hold()")
         let d2 = { var d = CounterDelta(); for i in 0..<7 { d.add(Self.pageView("C\(i)", "2026-02-01T10:01:00Z", "/p\(i % 3)")) }; return d }()
         let advance = [OffsetAdvance(partition: 0, expected: 10, next: 17)]
         let inFlight = Task { try await store.commitCounters(d2, offsets: advance, scope: Self.counterScope) }
         try await Self.eventually("the commit reaches the server") {
-            try await store.executeForTesting("SELECT count(*)::text FROM pg_stat_activity WHERE wait_event = 'PgSleep'") == ["1"]
+            try psql(admin, "SELECT count(*) FROM pg_stat_activity WHERE wait_event = 'PgSleep'") == ["1"]
         }
         try server.restart()
         let failure = await #expect(throws: StoreError.self) { try await inFlight.value }
@@ -159,7 +161,7 @@ struct PostgresStoreTests {
         #expect(failure?.description.contains("postgres://streamscore@127.0.0.1:\(server.port)/postgres") == true, "\(String(describing: failure))")
 
         // The pool reconnects by itself; retry like the pipeline does.
-        try await Self.retrying { _ = try await store.executeForTesting("DROP TRIGGER hold_pages ON page_counts") }
+        try await Self.retrying { _ = try psql(admin, "DROP TRIGGER hold_pages ON page_counts") }
         try await Self.retrying { try await store.commitCounters(d2, offsets: advance, scope: Self.counterScope) }
         // A second retry (as after an unknown COMMIT outcome) is a no-op success.
         try await store.commitCounters(d2, offsets: advance, scope: Self.counterScope)

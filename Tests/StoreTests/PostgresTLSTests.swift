@@ -111,8 +111,8 @@ struct PostgresTLSTests {
             let row = try #require(try await store.profileRow("TLS-1"))
             #expect(row.tenure_days == 42 && row.plan == "premium" && row.monthly_charges == 79.5)
             #expect(try await store.loadProfiles(["TLS-1"])["TLS-1"]?.attributes.plan == "premium")
-            let postgres = try #require(store as? PostgresStore)
-            #expect(try await postgres.executeForTesting("SELECT ssl::text FROM pg_stat_ssl WHERE pid = pg_backend_pid()") == ["true"])
+            // The store's own sessions (application_name streamscore), seen from a separate psql session.
+            #expect(try psql(server.url(query: "sslmode=require"), "SELECT ssl::text FROM pg_stat_ssl JOIN pg_stat_activity USING (pid) WHERE application_name = 'streamscore' LIMIT 1") == ["true"])
             try await store.close()
         }
         // verify-full against the IP address: the certificate's IP SAN matches.
@@ -161,8 +161,8 @@ struct PostgresTLSTests {
         let base = "postgres://streamscore@127.0.0.1:\(server.port)/postgres"
         let store = try await StoreFactory.open(StoreURL(parsing: base))
         #expect(store.location == "\(base)?sslmode=prefer")
-        let postgres = try #require(store as? PostgresStore)
-        #expect(try await postgres.executeForTesting("SELECT ssl::text FROM pg_stat_ssl WHERE pid = pg_backend_pid()") == ["false"])
+        _ = try await store.profileCount()  // a pooled session of the store exists now
+        #expect(try psql(server.url(query: "sslmode=disable"), "SELECT ssl::text FROM pg_stat_ssl JOIN pg_stat_activity USING (pid) WHERE application_name = 'streamscore' LIMIT 1") == ["false"])
         try await store.close()
         for mode in ["require", "verify-full"] {
             let url = try StoreURL(parsing: "\(base)?sslmode=\(mode)")

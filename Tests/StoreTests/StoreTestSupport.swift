@@ -31,3 +31,12 @@ enum StoreBackends {
         }
     }
 }
+
+/// Runs trusted SQL through the `psql` client as a separate session (the store under test has no SQL
+/// back door) and returns the first column of each row; `schema` sets the search path first.
+func psql(_ url: String, _ sql: String, schema: String? = nil) throws -> [String] {
+    let text = (schema.map { "SET search_path TO \"\($0)\"; " } ?? "") + sql
+    let result = try runTool("/usr/bin/psql", [url, "-X", "-q", "-At", "-v", "ON_ERROR_STOP=1", "-c", text])
+    guard result.status == 0 else { throw StoreError(.queryFailed, "psql failed (status \(result.status))") }
+    return String(decoding: result.stdout, as: UTF8.self).split(separator: "\n").map(String.init)
+}
