@@ -93,6 +93,9 @@ struct ConsumerStateMachine<Value: Sendable>: ~Copyable {
         return nil
     }
 
+    /// Whether the reader is parked, waiting for a batch.
+    var readerIsWaiting: Bool { waiter != nil }
+
     /// The reader waits: `deliver` or `finish` resumes it.
     mutating func park(_ continuation: Waiter) { waiter = continuation }
 

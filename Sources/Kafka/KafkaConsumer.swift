@@ -396,8 +396,10 @@ final class ConsumerCore<Value: Sendable>: @unchecked Sendable, RdKafkaCallbackC
                 serve(timeoutMs: 50)
                 continue
             }
-            // One blocking poll, then fill up to the batch size within the linger time: zero-timeout
-            // polls while messages are queued locally, a timed wait only when the queue is empty.
+            // One blocking poll, then fill up to the batch size: zero-timeout polls while messages are
+            // queued locally. When the local queue is empty, an idle reader gets what there is at once
+            // (lingering for more would only add latency: measured 5 ms on every batch at 20,000
+            // events/s); a busy reader lets the batch grow within the linger time.
             guard let first = rd_kafka_consumer_poll(rk, 100) else { continue }
             handle(first)
             let deadline = ContinuousClock.now + linger
@@ -407,6 +409,8 @@ final class ConsumerCore<Value: Sendable>: @unchecked Sendable, RdKafkaCallbackC
                     handle(message)
                     sinceClockCheck += 1
                     if sinceClockCheck < 256 { continue }
+                } else if state.withLock({ $0.readerIsWaiting }) {
+                    break
                 }
                 sinceClockCheck = 0
                 let remaining = deadline - ContinuousClock.now

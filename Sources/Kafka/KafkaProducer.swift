@@ -168,6 +168,13 @@ public final class KafkaProducer: Sendable {
         try core.checkReachable(bootstrap: bootstrap, timeout: timeout)
     }
 
+    /// Fetches `topic`'s metadata (creating it on brokers that auto-create topics), so that the first
+    /// messages do not wait for the connection and the partition leaders.
+    /// - Throws: `KafkaError.broker` naming the bootstrap servers.
+    public func prepare(topic: String, bootstrap: String, timeout: Duration = .seconds(10)) throws {
+        try core.checkReachable(bootstrap: bootstrap, timeout: timeout, topic: topic)
+    }
+
     /// Flushes, stops the delivery thread and destroys the handle. Idempotent.
     public func shutdown(flushTimeout: Duration = .seconds(10)) { core.shutdown(flushTimeout: flushTimeout) }
 }
@@ -236,11 +243,13 @@ final class ProducerCore: @unchecked Sendable, RdKafkaCallbackContext {
         }
     }
 
-    func checkReachable(bootstrap: String, timeout: Duration) throws {
+    func checkReachable(bootstrap: String, timeout: Duration, topic: String? = nil) throws {
         guard let rk else { throw KafkaError(.closed, "producer is shut down") }
         var metadata: UnsafePointer<rd_kafka_metadata>?
         let ms = Int32(clamping: timeout.components.seconds * 1000)
-        let err = rd_kafka_metadata(rk, 0, nil, &metadata, ms)
+        let rkt = topic.flatMap { rd_kafka_topic_new(rk, $0, nil) }
+        defer { if let rkt { rd_kafka_topic_destroy(rkt) } }
+        let err = rd_kafka_metadata(rk, 0, rkt, &metadata, ms)
         if let metadata { rd_kafka_metadata_destroy(metadata) }
         if err != RD_KAFKA_RESP_ERR_NO_ERROR {
             throw KafkaError(.broker, "brokers '\(bootstrap)' unreachable", rdError: err)

@@ -190,54 +190,57 @@ public final class PredictionSubscriber: Service, Sendable {
     }
 
     /// Stage 1–2 in this task, 3 and 4 in their own, joined by rendezvous channels (so a slow stage
-    /// makes the one before it wait, and the consumer pause).
+    /// makes the one before it wait, and the consumer pause); deliveries are awaited in a fifth task,
+    /// at most `maxInFlightBatches` behind the store commits.
     private func runStages() async throws {
         let toScorer = AsyncThrowingChannel<EnrichedBatch, any Error>()
-        let toPublisher = AsyncThrowingChannel<EnrichedBatch, any Error>()
-        let toCommitter = BoundedQueue<PublishedBatch>(capacity: maxInFlightBatches)
+        let toCommitter = AsyncThrowingChannel<EnrichedBatch, any Error>()
+        let toConfirmer = BoundedQueue<PublishedBatch>(capacity: maxInFlightBatches)
+        try await writer.recover()
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask {
                 do {
                     for try await var batch in toScorer {
                         self.scorer.score(&batch)
-                        await toPublisher.send(batch)
+                        await toCommitter.send(batch)
                     }
-                    toPublisher.finish()
+                    toCommitter.finish()
                 } catch {
-                    toPublisher.fail(error)
+                    toCommitter.fail(error)
                     throw error
                 }
             }
             group.addTask {
                 do {
-                    for try await batch in toPublisher {
-                        await toCommitter.send(try await self.writer.publish(batch))
+                    for try await batch in toCommitter {
+                        defer { self.consumer.release(batch.filtered.source) }
+                        // A batch polled under an assignment that was lost belongs to another member now.
+                        guard self.consumer.mayCommit(batch.filtered.source) else { continue }
+                        guard let committed = try await self.writer.commit(batch) else {
+                            // Everything polled after this batch follows on from it: re-read the stored
+                            // offsets and start again from there (the enricher drops its cache with the new
+                            // generation).
+                            self.enricher.markCommitted(batch.filtered.sequence)
+                            self.consumer.rewind()
+                            continue
+                        }
+                        self.enricher.markCommitted(batch.filtered.sequence)
+                        if let hook = self.commitHook.withLock({ $0 }) { hook(batch.filtered.relevant.map(\.timestamp)) }
+                        self.consumer.commit(batch.filtered.source.nextOffsets)
+                        self.status.recordCommitted(processed: batch.filtered.validCount, malformed: batch.filtered.malformedCount)
+                        await toConfirmer.send(try await self.writer.publish(committed))
                     }
-                    toCommitter.finish()
+                    toConfirmer.finish()
                 } catch {
-                    toCommitter.finish(throwing: error)
+                    toConfirmer.finish(throwing: error)
                     throw error
                 }
             }
             group.addTask {
-                while let published = try await toCommitter.next() {
-                    let batch = published.batch
-                    defer { self.consumer.release(batch.filtered.source) }
-                    // A batch polled under an assignment that was lost belongs to another member now.
-                    guard self.consumer.mayCommit(batch.filtered.source) else { continue }
-                    let committed = try await self.writer.commit(published)
-                    self.enricher.markCommitted(batch.filtered.sequence)
-                    if committed {
-                        if let hook = self.commitHook.withLock({ $0 }) { hook(batch.filtered.relevant.map(\.timestamp)) }
-                        self.consumer.commit(batch.filtered.source.nextOffsets)
-                        self.status.recordCommitted(processed: batch.filtered.validCount, malformed: batch.filtered.malformedCount)
-                    } else {
-                        // Everything polled after this batch follows on from it: re-read the stored
-                        // offsets and start again from there (the enricher drops its cache with the new
-                        // generation).
-                        self.consumer.rewind()
-                    }
+                while let published = try await toConfirmer.next() {
+                    try await self.writer.confirm(published)
                 }
+                await self.writer.deleteAcknowledged()
             }
             var sequence = 0
             do {

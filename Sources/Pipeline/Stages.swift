@@ -319,10 +319,13 @@ struct FeatureMapping: Sendable {
     }
 }
 
-/// Stage 4: the profile writer. Publishes the new scores to `churn-scores` (awaiting delivery, so a
-/// crash can only repeat them), then commits profiles, rolling state and offsets in ONE store
-/// transaction, then commits Kafka offsets (for lag monitoring only).
-struct ProfileWriter: Sendable {
+/// Stage 4: the profile writer. Commits profiles, rolling state, offsets and an outbox entry (the
+/// customers whose new scores must still reach `churn-scores`) in ONE store transaction, and only then
+/// publishes: the broker's acknowledgement is off the path that makes a profile stored. An entry is
+/// deleted in a later commit once its messages are delivered; a crash in between leaves it in the
+/// store, and the next start re-publishes it (at-least-once for `churn-scores`, exactly-once for the
+/// store).
+final class ProfileWriter: Sendable {
     let store: any EngineStore
     let producer: KafkaProducer
     let scoresTopic: String
@@ -330,7 +333,11 @@ struct ProfileWriter: Sendable {
     let tracker: OffsetTracker
     let status: SubscriberStatus
     let logger: Logger
+    /// Prefix of this process's outbox ids (unique across instances and restarts).
+    private let instance = String(UUID().uuidString.prefix(13))
     private let newestScores = NewestScores()
+    /// Outbox entries whose messages are delivered, deleted with the next commit.
+    private let acknowledged = Mutex<[String]>([])
     private let latency = Metrics.Timer(label: "streamscore_stage_seconds", dimensions: [("stage", "write")], preferredDisplayUnit: .seconds)
 
     init(store: any EngineStore, producer: KafkaProducer, scoresTopic: String, scope: OffsetScope, tracker: OffsetTracker,
@@ -344,66 +351,132 @@ struct ProfileWriter: Sendable {
         self.logger = logger
     }
 
+    /// One churn-scores message.
+    func scoreMessage(customerID id: String, score: Double, modelVersion: String, scoredAt: String) -> ProducerMessage {
+        let json = "{\"customer_id\":\(jsonString(id)),\"churn_score\":\(jsonNumber(score)),\"model_version\":\(jsonString(modelVersion)),\"scored_at\":\"\(scoredAt)\"}"
+        return ProducerMessage(topic: scoresTopic, key: Array(id.utf8), value: Array(json.utf8))
+    }
+
     /// The churn-scores messages of a batch: one per profile whose score changed.
     func scoreMessages(_ batch: EnrichedBatch) -> [ProducerMessage] {
         batch.updates.compactMap { u -> ProducerMessage? in
             guard let score = u.churnScore else { return nil }
-            let id = u.profile.customerID
-            let json = "{\"customer_id\":\(jsonString(id)),\"churn_score\":\(jsonNumber(score)),\"model_version\":\(jsonString(u.modelVersion ?? "")),\"scored_at\":\"\(u.scoredAt.map { Timestamp.format(millis: $0) } ?? "")\"}"
-            return ProducerMessage(topic: scoresTopic, key: Array(id.utf8), value: Array(json.utf8))
+            return scoreMessage(customerID: u.profile.customerID, score: score, modelVersion: u.modelVersion ?? "",
+                                scoredAt: u.scoredAt.map { Timestamp.format(millis: $0) } ?? "")
         }
     }
 
-    /// Step 1: enqueues the batch's churn-scores messages without waiting for their delivery, so that
-    /// several batches' deliveries overlap (the broker's acknowledgement round trip is not paid per batch).
-    func publish(_ batch: EnrichedBatch) async throws -> PublishedBatch {
+    /// Step 1: one store transaction with the batch's profiles, offsets and outbox entry (and the
+    /// deletion of entries delivered since the last commit).
+    /// - Returns: nil when the commit was fenced (another instance owns a partition, or the batch follows
+    ///   one that was dropped).
+    func commit(_ batch: EnrichedBatch) async throws -> CommittedBatch? {
+        let started = ContinuousClock.now
         let messages = scoreMessages(batch)
-        guard !messages.isEmpty else { return PublishedBatch(batch: batch, messages: [], pending: nil) }
-        newestScores.enqueued(batch)
+        let outbox = messages.isEmpty ? nil : OutboxEntry(id: "\(instance)-\(batch.filtered.sequence)", subscriber: scope.subscriber,
+                                                          customerIDs: batch.updates.compactMap { $0.churnScore == nil ? nil : $0.profile.customerID })
+        let delivered = acknowledged.withLock { a -> [String] in
+            defer { a.removeAll() }
+            return a
+        }
+        let advances = batch.filtered.source.offsetAdvances
+        let storeStart = ContinuousClock.now
+        let store = store, scope = scope
+        do {
+            try await retrying("commit \(batch.updates.count) profiles to \(store.location)", stage: "write", status: status, logger: logger) {
+                try await store.commitProfiles(batch.updates, offsets: advances, scope: scope, outbox: outbox, acknowledged: delivered)
+            }
+        } catch let error as StoreError where error.kind == .fenced {
+            acknowledged.withLock { $0.append(contentsOf: delivered) }
+            logger.error("commit fenced: the stored offsets are not where this batch starts; batch dropped, rewinding to the stored offsets", metadata: ["error": "\(error)"])
+            status.recordFenced()
+            return nil
+        } catch {
+            acknowledged.withLock { $0.append(contentsOf: delivered) }
+            throw error
+        }
+        status.storeLatency.recordInterval(since: storeStart)
+        tracker.committed(advances)
+        status.update { $0.scored += messages.count }
+        latency.recordInterval(since: started)
+        return CommittedBatch(batch: batch, messages: messages, outboxID: outbox?.id)
+    }
+
+    /// Step 2, after the commit: enqueues the batch's churn-scores messages without waiting for their
+    /// delivery, so that several batches' deliveries overlap.
+    func publish(_ committed: CommittedBatch) async throws -> PublishedBatch {
+        guard !committed.messages.isEmpty else { return PublishedBatch(committed: committed, pending: nil) }
+        newestScores.enqueued(committed.batch)
+        let messages = committed.messages, producer = producer
         let pending = try await retrying("enqueue \(messages.count) scores for \(scoresTopic)", stage: "publish", status: status, logger: logger) {
             try await producer.enqueue(messages)
         }
-        return PublishedBatch(batch: batch, messages: messages, pending: pending)
+        return PublishedBatch(committed: committed, pending: pending)
     }
 
-    /// Step 2: waits until the batch's scores are delivered (re-sending on a delivery failure), then
-    /// commits profiles, rolling state and offsets in ONE store transaction. Scores are thus delivered
-    /// before the state that produced them is committed: a crash can repeat them, never lose them.
-    /// - Returns: false when the commit was fenced (another instance owns a partition, or the batch
-    ///   follows one that was dropped).
-    func commit(_ published: PublishedBatch) async throws -> Bool {
-        let started = ContinuousClock.now
-        let batch = published.batch
-        defer { newestScores.finished(batch) }
+    /// Step 3: waits for the delivery (re-sending on a failure, leaving out customers a newer batch has
+    /// re-scored since), then marks the outbox entry for deletion.
+    func confirm(_ published: PublishedBatch) async throws {
+        let committed = published.committed
+        defer { newestScores.finished(committed.batch) }
         if let pending = published.pending {
             do {
                 _ = try await pending.delivered()
             } catch {
-                let superseded = newestScores.superseded(in: batch)
-                let messages = published.messages.filter { m in
+                let superseded = newestScores.superseded(in: committed.batch)
+                let messages = committed.messages.filter { m in
                     !superseded.contains(String(decoding: m.key ?? [], as: UTF8.self))
                 }
+                let producer = producer
                 try await retrying("re-send \(messages.count) scores to \(scoresTopic)", stage: "publish", status: status, logger: logger) {
                     try await producer.send(messages)
                 }
             }
         }
-        let advances = batch.filtered.source.offsetAdvances
-        let storeStart = ContinuousClock.now
-        do {
-            try await retrying("commit \(batch.updates.count) profiles to \(store.location)", stage: "write", status: status, logger: logger) {
-                try await store.commitProfiles(batch.updates, offsets: advances, scope: scope)
-            }
-        } catch let error as StoreError where error.kind == .fenced {
-            logger.error("commit fenced: the stored offsets are not where this batch starts; batch dropped, rewinding to the stored offsets", metadata: ["error": "\(error)"])
-            status.recordFenced()
-            return false
+        if let id = committed.outboxID { acknowledged.withLock { $0.append(id) } }
+    }
+
+    /// At start-up, before the first batch: re-publishes what an earlier run committed but did not see
+    /// delivered (each customer's score as stored now), then deletes those entries.
+    func recover() async throws {
+        let store = store, subscriber = scope.subscriber
+        let entries = try await retrying("read the outbox of \(store.location)", stage: "publish", status: status, logger: logger) {
+            try await store.pendingOutbox(subscriber: subscriber)
         }
-        status.storeLatency.recordInterval(since: storeStart)
-        tracker.committed(advances)
-        status.update { $0.scored += published.messages.count }
-        latency.recordInterval(since: started)
-        return true
+        guard !entries.isEmpty else { return }
+        var seen = Set<String>()
+        let ids = entries.flatMap(\.customerIDs).filter { seen.insert($0).inserted }
+        let rows = try await retrying("read \(ids.count) profiles to re-publish", stage: "publish", status: status, logger: logger) {
+            try await store.profileRows(ids)
+        }
+        let messages = rows.compactMap { row -> ProducerMessage? in
+            guard let score = row.churn_score else { return nil }
+            return scoreMessage(customerID: row.customer_id, score: score, modelVersion: row.model_version ?? "", scoredAt: row.scored_at ?? "")
+        }
+        let producer = producer
+        try await retrying("re-publish \(messages.count) scores to \(scoresTopic)", stage: "publish", status: status, logger: logger) {
+            try await producer.send(messages)
+        }
+        let entryIDs = entries.map(\.id)
+        try await retrying("delete \(entryIDs.count) outbox entries", stage: "publish", status: status, logger: logger) {
+            try await store.deleteOutbox(entryIDs)
+        }
+        logger.notice("re-published scores committed but not acknowledged before the last stop",
+                      metadata: ["batches": "\(entries.count)", "messages": "\(messages.count)"])
+    }
+
+    /// At shutdown, after the last delivery: deletes the entries delivered since the last commit (if this
+    /// fails, the next start merely re-publishes them).
+    func deleteAcknowledged() async {
+        let ids = acknowledged.withLock { a -> [String] in
+            defer { a.removeAll() }
+            return a
+        }
+        do {
+            try await store.deleteOutbox(ids)
+        } catch {
+            logger.warning("could not delete delivered outbox entries; the next start re-publishes them", metadata: ["error": "\(error)"])
+        }
     }
 }
 
@@ -436,10 +509,16 @@ final class NewestScores: Sendable {
     }
 }
 
-/// A batch whose churn-scores messages are enqueued, with their pending delivery.
-struct PublishedBatch: Sendable {
+/// A batch whose state is committed, with its churn-scores messages and outbox entry.
+struct CommittedBatch: Sendable {
     let batch: EnrichedBatch
     let messages: [ProducerMessage]
+    let outboxID: String?
+}
+
+/// A committed batch whose churn-scores messages are enqueued, with their pending delivery.
+struct PublishedBatch: Sendable {
+    let committed: CommittedBatch
     let pending: PendingDeliveries?
 }
 

@@ -219,6 +219,34 @@ public final class PostgresStore: EngineStore {
         }
     }
 
+    public func pendingOutbox(subscriber: String) async throws -> [OutboxEntry] {
+        try await read("read outbox") { client, logger in
+            var result: [OutboxEntry] = []
+            let rows = try await client.query("SELECT id, customer_ids FROM score_outbox WHERE subscriber = \(subscriber) ORDER BY created_at, id", logger: logger)
+            for try await (id, blob) in rows.decode((String, ByteBuffer).self) {
+                result.append(OutboxEntry(id: id, subscriber: subscriber, customerIDs: try OutboxEntry.decodeCustomers(Array(blob.readableBytesView))))
+            }
+            return result
+        }
+    }
+
+    public func deleteOutbox(_ ids: [String]) async throws {
+        guard !ids.isEmpty else { return }
+        try await read("delete outbox entries") { client, logger -> Void in
+            _ = try await client.query("DELETE FROM score_outbox WHERE id = ANY(\(ids)::text[])", logger: logger)
+        }
+    }
+
+    public func profileRows(_ ids: [String]) async throws -> [ProfileRow] {
+        guard !ids.isEmpty else { return [] }
+        return try await read("read profiles") { client, logger in
+            let rows = try await client.query("SELECT \(unescaped: SchemaMigrations.profileColumns) FROM profiles WHERE customer_id = ANY(\(ids)::text[])", logger: logger)
+            var result: [ProfileRow] = []
+            for try await row in rows { result.append(try Self.profileRow(row)) }
+            return result
+        }
+    }
+
     /// SQLite reads a negative LIMIT as "no limit"; PostgreSQL's equivalent is LIMIT NULL.
     static func limit(_ n: Int) -> Int? { n < 0 ? nil : n }
 
@@ -301,12 +329,21 @@ public final class PostgresStore: EngineStore {
 
     // MARK: Writes
 
-    public func commitProfiles(_ updates: [ProfileUpdate], offsets: [OffsetAdvance], scope: OffsetScope) async throws {
+    public func commitProfiles(_ updates: [ProfileUpdate], offsets: [OffsetAdvance], scope: OffsetScope,
+                               outbox: OutboxEntry?, acknowledged: [String]) async throws {
         let now = Timestamp.format(millis: Int64(Date().timeIntervalSince1970 * 1000))
         let columns = ProfileColumns(Self.merged(updates))
         do {
             try await transaction("commit profiles") { conn, logger in
                 try await Self.advance(conn, offsets, scope, now: now, logger: logger)
+                if !acknowledged.isEmpty {
+                    try await conn.query("DELETE FROM score_outbox WHERE id = ANY(\(acknowledged)::text[])", logger: logger)
+                }
+                if let outbox {
+                    try await conn.query(
+                        "INSERT INTO score_outbox (id, subscriber, customer_ids, created_at) VALUES (\(outbox.id), \(outbox.subscriber), \(ByteBuffer(bytes: outbox.encodedCustomers)), \(now))",
+                        logger: logger)
+                }
                 guard !columns.ids.isEmpty else { return }
                 // Same rules as SchemaMigrations.profileUpsertSQLite: static attributes only on insert; scores
                 // kept when the update has none; everything else replaced.

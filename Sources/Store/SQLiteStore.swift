@@ -129,16 +129,26 @@ public final class SQLiteStore: EngineStore {
         }
     }
 
-    public func commitProfiles(_ updates: [ProfileUpdate], offsets: [OffsetAdvance], scope: OffsetScope) async throws {
+    public func commitProfiles(_ updates: [ProfileUpdate], offsets: [OffsetAdvance], scope: OffsetScope,
+                               outbox: OutboxEntry?, acknowledged: [String]) async throws {
         let now = Timestamp.format(millis: Int64(Date().timeIntervalSince1970 * 1000))
         do {
-            try await commitProfilesOnce(updates, offsets: offsets, scope: scope, now: now)
+            try await commitProfilesOnce(updates, offsets: offsets, scope: scope, outbox: outbox, acknowledged: acknowledged, now: now)
         } catch is OffsetsAlreadyCommitted {}
     }
 
-    private func commitProfilesOnce(_ updates: [ProfileUpdate], offsets: [OffsetAdvance], scope: OffsetScope, now: String) async throws {
+    private func commitProfilesOnce(_ updates: [ProfileUpdate], offsets: [OffsetAdvance], scope: OffsetScope,
+                                    outbox: OutboxEntry?, acknowledged: [String], now: String) async throws {
         try await run("commit profiles") { db in
             try Self.advance(db, offsets, scope, now: now)
+            if !acknowledged.isEmpty {
+                let delete = try db.cachedStatement(sql: "DELETE FROM score_outbox WHERE id = ?")
+                for id in acknowledged { try delete.execute(arguments: [id]) }
+            }
+            if let outbox {
+                try db.execute(sql: "INSERT INTO score_outbox (id, subscriber, customer_ids, created_at) VALUES (?, ?, ?, ?)",
+                               arguments: [outbox.id, outbox.subscriber, Data(outbox.encodedCustomers), now])
+            }
             // The hot path: bind straight through the C API on GRDB's cached statement (no per-row
             // argument boxing), one step per row, all in this transaction.
             let statement = try db.cachedStatement(sql: SchemaMigrations.profileUpsertSQLite)
@@ -209,6 +219,39 @@ public final class SQLiteStore: EngineStore {
             for c in customers {
                 try statement.execute(arguments: [c.customerID, c.attributes.tenureDays, c.attributes.plan, c.attributes.monthlyCharges, now])
             }
+        }
+    }
+
+    public func pendingOutbox(subscriber: String) async throws -> [OutboxEntry] {
+        try await read("read outbox") { db in
+            try Row.fetchAll(db, sql: "SELECT id, customer_ids FROM score_outbox WHERE subscriber = ? ORDER BY created_at, id", arguments: [subscriber]).map { row in
+                let blob: Data = row[1]
+                return OutboxEntry(id: row[0], subscriber: subscriber, customerIDs: try OutboxEntry.decodeCustomers([UInt8](blob)))
+            }
+        }
+    }
+
+    public func deleteOutbox(_ ids: [String]) async throws {
+        guard !ids.isEmpty else { return }
+        try await run("delete outbox entries") { db in
+            let delete = try db.cachedStatement(sql: "DELETE FROM score_outbox WHERE id = ?")
+            for id in ids { try delete.execute(arguments: [id]) }
+        }
+    }
+
+    public func profileRows(_ ids: [String]) async throws -> [ProfileRow] {
+        guard !ids.isEmpty else { return [] }
+        return try await read("read profiles") { db in
+            var rows: [ProfileRow] = []
+            var start = 0
+            while start < ids.count {
+                let chunk = ids[start..<min(ids.count, start + 5_000)]
+                start += chunk.count
+                let placeholders = Array(repeating: "?", count: chunk.count).joined(separator: ",")
+                rows += try Row.fetchAll(db, sql: "SELECT \(SchemaMigrations.profileColumns) FROM profiles WHERE customer_id IN (\(placeholders))",
+                                         arguments: StatementArguments(Array(chunk))).map(Self.profileRow)
+            }
+            return rows
         }
     }
 

@@ -78,6 +78,13 @@ enum SchemaMigrations {
             )
             """,
         ]),
+        // Publish after commit (docs/reliability.md): a batch's churn-scores are recorded here in the
+        // batch's transaction and deleted once delivered.
+        Migration(name: "002_score_outbox", sqlite: [
+            "CREATE TABLE score_outbox (id TEXT PRIMARY KEY NOT NULL, subscriber TEXT NOT NULL, customer_ids BLOB NOT NULL, created_at TEXT NOT NULL)",
+        ], postgres: [
+            "CREATE TABLE score_outbox (id TEXT COLLATE \"C\" PRIMARY KEY NOT NULL, subscriber TEXT NOT NULL, customer_ids BYTEA NOT NULL, created_at TEXT NOT NULL)",
+        ]),
     ]
 
     static let profileColumns = """

@@ -151,7 +151,14 @@ public protocol EngineStore: Sendable {
     func loadProfiles(_ ids: [String]) async throws -> [String: Profile]
     /// Writes profile updates and advances offsets in ONE transaction.
     /// - Throws: `StoreError.fenced` (nothing written) if an offset's `expected` does not match.
-    func commitProfiles(_ updates: [ProfileUpdate], offsets: [OffsetAdvance], scope: OffsetScope) async throws
+    func commitProfiles(_ updates: [ProfileUpdate], offsets: [OffsetAdvance], scope: OffsetScope,
+                        outbox: OutboxEntry?, acknowledged: [String]) async throws
+    /// The outbox entries of `subscriber` still in the store (committed, not known to be published).
+    func pendingOutbox(subscriber: String) async throws -> [OutboxEntry]
+    /// Deletes outbox entries whose messages were delivered.
+    func deleteOutbox(_ ids: [String]) async throws
+    /// The stored rows of these customers (unknown ids are left out).
+    func profileRows(_ ids: [String]) async throws -> [ProfileRow]
     /// Adds counter increments and advances offsets in ONE transaction (same fencing).
     func commitCounters(_ delta: CounterDelta, offsets: [OffsetAdvance], scope: OffsetScope) async throws
     /// The stored next offsets of a subscriber.
@@ -177,4 +184,60 @@ public protocol EngineStore: Sendable {
     func pruneMinutes(before: Int64) async throws -> Int
     /// Closes connections.
     func close() async throws
+}
+
+
+/// What a committed batch still has to publish, recorded in the batch's own store transaction and
+/// deleted (in a later transaction) once the broker acknowledged it: the store commit never waits for
+/// the broker, and a crash between commit and acknowledgement leaves the entry for the restart to
+/// re-publish. It names customers, not messages: a re-publish sends each customer's score as stored
+/// now, which is never older than the one the batch wrote.
+public struct OutboxEntry: Sendable, Equatable {
+    /// Unique across instances and restarts.
+    public var id: String
+    /// `prediction`.
+    public var subscriber: String
+    /// The customers whose scores the batch changed.
+    public var customerIDs: [String]
+
+    public init(id: String, subscriber: String, customerIDs: [String]) {
+        self.id = id
+        self.subscriber = subscriber
+        self.customerIDs = customerIDs
+    }
+
+    /// The customer ids as one blob: each a 4-byte little-endian length and its UTF-8 bytes.
+    public var encodedCustomers: [UInt8] {
+        var out: [UInt8] = []
+        out.reserveCapacity(customerIDs.reduce(0) { $0 + 4 + $1.utf8.count })
+        for id in customerIDs {
+            let n = UInt32(id.utf8.count)
+            out.append(contentsOf: [UInt8(n & 0xff), UInt8((n >> 8) & 0xff), UInt8((n >> 16) & 0xff), UInt8(n >> 24)])
+            out.append(contentsOf: id.utf8)
+        }
+        return out
+    }
+
+    /// Decodes `encodedCustomers`.
+    /// - Throws: `StoreError.queryFailed` for a damaged blob.
+    public static func decodeCustomers(_ bytes: [UInt8]) throws -> [String] {
+        var ids: [String] = []
+        var i = 0
+        while i < bytes.count {
+            guard i + 4 <= bytes.count else { throw StoreError(.queryFailed, "outbox entry is damaged (truncated length)") }
+            let n = Int(bytes[i]) | Int(bytes[i + 1]) << 8 | Int(bytes[i + 2]) << 16 | Int(bytes[i + 3]) << 24
+            i += 4
+            guard n <= bytes.count - i else { throw StoreError(.queryFailed, "outbox entry is damaged (length \(n) beyond its end)") }
+            ids.append(String(decoding: bytes[i..<i + n], as: UTF8.self))
+            i += n
+        }
+        return ids
+    }
+}
+
+extension EngineStore {
+    /// Commits a batch with nothing to publish.
+    public func commitProfiles(_ updates: [ProfileUpdate], offsets: [OffsetAdvance], scope: OffsetScope) async throws {
+        try await commitProfiles(updates, offsets: offsets, scope: scope, outbox: nil, acknowledged: [])
+    }
 }

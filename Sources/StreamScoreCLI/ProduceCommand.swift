@@ -47,6 +47,10 @@ struct ProduceCommand: AsyncParsableCommand {
         logger.logLevel = .warning
         let config = KafkaConfig(bootstrapServers: brokers, properties: try KafkaConfig.parseOverrides(kafka))
         let producer = try KafkaProducer(config: config, logger: logger)
+        // Connect and learn the partition leaders before the first event is made: with `--rate`, an
+        // event's time is the moment it is generated, and the first ones would otherwise carry the
+        // producer's start-up (measured: p99 1,062 ms over the first 2 s at 20,000/s).
+        try producer.prepare(topic: topic, bootstrap: brokers)
         let progress = Progress(label: "produced")
         if let file {
             let lines = try JSONLines(path: file)
