@@ -43,11 +43,12 @@ let package = Package(
         ),
         .target(name: "Events", swiftSettings: settings),
         .target(name: "Features", dependencies: ["Events"], swiftSettings: settings),
-        .target(name: "Scoring", swiftSettings: settings),
+        .target(name: "CSV", swiftSettings: settings),
+        .target(name: "Scoring", dependencies: ["CSV"], swiftSettings: settings),
         .target(
             name: "Store",
             dependencies: [
-                "Features",
+                "Features", "CSV",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "GRDBSQLite", package: "GRDB.swift"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
@@ -101,6 +102,7 @@ let package = Package(
         .testTarget(name: "KafkaTests", dependencies: ["Kafka", "TestSupport"], swiftSettings: settings),
         .testTarget(name: "EventsTests", dependencies: ["Events", "TestSupport"], resources: [.copy("Fixtures")], swiftSettings: settings),
         .testTarget(name: "FeaturesTests", dependencies: ["Features", "Events", "TestSupport"], swiftSettings: settings),
+        .testTarget(name: "CSVTests", dependencies: ["CSV"], swiftSettings: settings),
         .testTarget(name: "ScoringTests", dependencies: ["Scoring", "TestSupport"], swiftSettings: settings),
         .testTarget(name: "StoreTests", dependencies: ["Store", "Features", "TestSupport"], swiftSettings: settings),
         .testTarget(

@@ -1,3 +1,4 @@
+import CSV
 import Features
 import Foundation
 
@@ -129,16 +130,25 @@ public struct PostgresTLS: Sendable, Equatable, CustomStringConvertible {
 }
 
 /// Reads the CRM export (`customer_id,tenure_days,plan,monthly_charges`, RFC 4180 quoting allowed,
-/// columns in any order, extra columns ignored) and validates every row.
+/// columns in any order, extra columns ignored, blank lines skipped) and validates every row.
 public enum CustomerCSV {
     /// The plans the contract allows.
     public static let plans: Set<String> = ["basic", "standard", "premium"]
 
-    /// Parses the file's bytes.
-    /// - Throws: `StoreError.badImport` naming the file, the line and the column of the first bad row.
+    /// Parses the file's bytes (read with `CSVReader`: a byte order mark is skipped, a record is at most
+    /// 16 MiB).
+    /// - Throws: `StoreError.badImport` naming the file, the line and the column of the first bad row, or
+    ///   the line where an unterminated quoted field or an over-long record starts.
     public static func parse(_ data: Data, file: String) throws -> [CustomerRecord] {
-        var records = CSVRecords(data)
-        guard let header = records.next() else { throw StoreError(.badImport, "\(file): empty file; expected header customer_id,tenure_days,plan,monthly_charges") }
+        let reader = CSVReader(data: data, name: file)
+        func nextRecord() throws -> CSVRecord? {
+            do throws(CSVError) {
+                return try reader.next()
+            } catch {
+                throw StoreError(.badImport, error.description)
+            }
+        }
+        guard let header = try nextRecord() else { throw StoreError(.badImport, "\(file): empty file; expected header customer_id,tenure_days,plan,monthly_charges") }
         var index: [String: Int] = [:]
         for (i, name) in header.fields.enumerated() { index[name.trimmingCharacters(in: .whitespaces)] = i }
         let required = ["customer_id", "tenure_days", "plan", "monthly_charges"]
@@ -147,7 +157,7 @@ public enum CustomerCSV {
         }
         var result: [CustomerRecord] = []
         var seen = Set<String>()
-        while let record = records.next() {
+        while let record = try nextRecord() {
             if record.fields.count == 1 && record.fields[0].isEmpty { continue }  // blank line
             func field(_ name: String) throws -> String {
                 guard let i = index[name], i < record.fields.count else {
@@ -170,56 +180,6 @@ public enum CustomerCSV {
             result.append(CustomerRecord(customerID: id, attributes: StaticAttributes(tenureDays: tenure, plan: plan, monthlyCharges: charges)))
         }
         return result
-    }
-}
-
-/// A minimal RFC 4180 record reader (quoted fields, doubled quotes, CRLF or LF, newlines in quotes)
-/// that tracks the line number where each record starts.
-struct CSVRecords: IteratorProtocol {
-    private let bytes: [UInt8]
-    private var position = 0
-    private var line = 1
-
-    init(_ data: Data) { bytes = [UInt8](data) }
-
-    mutating func next() -> (line: Int, fields: [String])? {
-        guard position < bytes.count else { return nil }
-        let startLine = line
-        var fields: [String] = []
-        var field: [UInt8] = []
-        var quoted = false
-        while position < bytes.count {
-            let b = bytes[position]
-            position += 1
-            if quoted {
-                if b == UInt8(ascii: "\"") {
-                    if position < bytes.count && bytes[position] == UInt8(ascii: "\"") {
-                        field.append(b)
-                        position += 1
-                    } else {
-                        quoted = false
-                    }
-                } else {
-                    if b == UInt8(ascii: "\n") { line += 1 }
-                    field.append(b)
-                }
-                continue
-            }
-            switch b {
-            case UInt8(ascii: "\""): quoted = true
-            case UInt8(ascii: ","):
-                fields.append(String(decoding: field, as: UTF8.self))
-                field.removeAll(keepingCapacity: true)
-            case UInt8(ascii: "\r"): continue
-            case UInt8(ascii: "\n"):
-                line += 1
-                fields.append(String(decoding: field, as: UTF8.self))
-                return (startLine, fields)
-            default: field.append(b)
-            }
-        }
-        fields.append(String(decoding: field, as: UTF8.self))
-        return (startLine, fields)
     }
 }
 
