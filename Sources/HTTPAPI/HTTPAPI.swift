@@ -18,13 +18,17 @@ public struct EngineContext: Sendable {
     public var subscribers: [SubscriberStatus]
     /// Where swift-metrics writes (bootstrapped once by the executable).
     public var prometheus: PrometheusCollectorRegistry
+    /// Per model: scored and served counts, mean probability, histogram.
+    public var modelStats: ModelStats
 
     /// Creates a context.
-    public init(store: any EngineStore, models: ModelRegistry, subscribers: [SubscriberStatus], prometheus: PrometheusCollectorRegistry) {
+    public init(store: any EngineStore, models: ModelRegistry, subscribers: [SubscriberStatus], prometheus: PrometheusCollectorRegistry,
+                modelStats: ModelStats = ModelStats()) {
         self.store = store
         self.models = models
         self.subscribers = subscribers
         self.prometheus = prometheus
+        self.modelStats = modelStats
     }
 }
 
@@ -97,15 +101,27 @@ public enum HTTPAPI {
         api.post("/score") { request, _ -> Response in
             try await scoring.run {
                 let body = try await readBody(request, limit: security.maxScoreBodyBytes, timeout: security.requestReadTimeout)
-                let values = try parseScoreBody(Data(buffer: body))
-                let model = engine.models.current
+                var values = try parseScoreBody(Data(buffer: body))
+                let set = engine.models.currentSet
+                // `"model": NAME` picks a model of the set (CONTRACT §5); default the champion.
+                var member = set.champion
+                if let chosen = values.removeValue(forKey: "model") {
+                    guard case .string(let name) = chosen, let named = set.member(named: name) else {
+                        throw HTTPError(.badRequest, message: "model must name a model of the set: \(set.members.map(\.name).joined(separator: ", "))")
+                    }
+                    member = named
+                }
                 do {
-                    let p = try model.score(model.makeRow(values))
-                    return json("{\"probability\":\(jsonNumber(p)),\"model_version\":\(jsonString(model.version))}")
+                    let p = try member.model.score(member.model.makeRow(values))
+                    return json("{\"probability\":\(jsonNumber(p)),\"model_name\":\(jsonString(member.name)),\"model_version\":\(jsonString(member.model.version))}")
                 } catch {
                     throw HTTPError(.badRequest, message: "cannot score: \(error)")
                 }
             }
+        }
+
+        api.get("/models") { _, _ -> Response in
+            json(modelsJSON(engine))
         }
 
         api.get("/dashboard/summary") { _, _ -> Response in
@@ -147,11 +163,23 @@ public enum HTTPAPI {
         return "{\"subscribers\":[\(subs.joined(separator: ","))],\"model\":{\"version\":\(jsonString(model.version)),\"path\":\(jsonString(engine.models.path))}}"
     }
 
+    /// The `GET /models` document (CONTRACT §5), plus each model's 10-bin probability histogram and the
+    /// last reload error (null when the last reload succeeded).
+    public static func modelsJSON(_ engine: EngineContext) -> String {
+        let set = engine.models.currentSet
+        let reloadError = engine.models.lastError.map(jsonString) ?? "null"
+        let items = set.members.map { m -> String in
+            let f = engine.modelStats.figures(m.name)
+            return "{\"name\":\(jsonString(m.name)),\"role\":\"\(m.role.rawValue)\",\"percent\":\(m.percent.map(String.init) ?? "null"),\"model_version\":\(jsonString(m.model.version)),\"path\":\(jsonString(m.path)),\"sha256\":\(jsonString(m.model.sha256)),\"scored\":\(f.scored),\"served\":\(f.served),\"mean_probability\":\(f.mean.map(jsonNumber) ?? "null"),\"histogram\":[\(f.histogram.map(String.init).joined(separator: ","))],\"reload_error\":\(reloadError)}"
+        }
+        return "[" + items.joined(separator: ",") + "]"
+    }
+
     /// A profile row as JSON, every column present (null where unset).
     public static func profileJSON(_ r: ProfileRow) -> String {
         func opt(_ d: Double?) -> String { d.map(jsonNumber) ?? "null" }
         func opt(_ s: String?) -> String { s.map(jsonString) ?? "null" }
-        return "{\"customer_id\":\(jsonString(r.customer_id)),\"tenure_days\":\(r.tenure_days),\"plan\":\(jsonString(r.plan)),\"monthly_charges\":\(jsonNumber(r.monthly_charges)),\"churn_score\":\(opt(r.churn_score)),\"model_version\":\(opt(r.model_version)),\"scored_at\":\(opt(r.scored_at)),\"updated_at\":\(opt(r.updated_at)),\"page_views_30d\":\(r.page_views_30d),\"pricing_views_30d\":\(r.pricing_views_30d),\"cancel_views_30d\":\(r.cancel_views_30d),\"support_calls_30d\":\(r.support_calls_30d),\"complaints_30d\":\(r.complaints_30d),\"days_since_last_visit\":\(jsonNumber(r.days_since_last_visit))}"
+        return "{\"customer_id\":\(jsonString(r.customer_id)),\"tenure_days\":\(r.tenure_days),\"plan\":\(jsonString(r.plan)),\"monthly_charges\":\(jsonNumber(r.monthly_charges)),\"churn_score\":\(opt(r.churn_score)),\"model_version\":\(opt(r.model_version)),\"model_name\":\(opt(r.model_name)),\"arm\":\(opt(r.arm)),\"scored_at\":\(opt(r.scored_at)),\"updated_at\":\(opt(r.updated_at)),\"features_as_of\":\(opt(r.features_as_of)),\"page_views_30d\":\(r.page_views_30d),\"pricing_views_30d\":\(r.pricing_views_30d),\"cancel_views_30d\":\(r.cancel_views_30d),\"support_calls_30d\":\(r.support_calls_30d),\"complaints_30d\":\(r.complaints_30d),\"days_since_last_visit\":\(jsonNumber(r.days_since_last_visit)),\"reasons\":\(r.reasons ?? "null")}"
     }
 
     /// Parses a `POST /score` body: a JSON object of raw model fields.

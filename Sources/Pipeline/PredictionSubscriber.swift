@@ -22,6 +22,8 @@ public struct SubscriberSettings: Sendable {
     public var dlqTopic: String?
     /// Output topic of the churn scores.
     public var scoresTopic: String = "churn-scores"
+    /// The prediction-log topic (CONTRACT §5); nil turns the log off.
+    public var predictionLogTopic: String? = "predictions"
     /// Most events per batch (consumer batch = scorer batch).
     public var batchSize: Int = 5_000
     /// Longest wait for a batch to fill.
@@ -115,7 +117,7 @@ public final class PredictionSubscriber: Service, Sendable {
     /// Creates the consumer (joining the group) and the stages.
     /// - Throws: `KafkaError` for a bad Kafka property.
     public init(settings: SubscriberSettings, store: any EngineStore, registry: ModelRegistry,
-                producer: KafkaProducer, logger: Logger) throws {
+                producer: KafkaProducer, modelStats: ModelStats = ModelStats(), logger: Logger) throws {
         let group = "\(settings.groupPrefix)-prediction"
         let scope = OffsetScope(subscriber: "prediction", topic: settings.topic)
         let status = SubscriberStatus(name: "prediction", group: group)
@@ -131,9 +133,9 @@ public final class PredictionSubscriber: Service, Sendable {
         self.logger = logger
         maxInFlightBatches = settings.maxInFlightBatches
         filter = EventFilter(producer: producer, dlqTopic: settings.effectiveDLQTopic, status: status, logger: logger)
-        scorer = BatchedScorer(registry: registry, logger: logger)
-        writer = ProfileWriter(store: store, producer: producer, scoresTopic: settings.scoresTopic, scope: scope, tracker: tracker,
-                               status: status, logger: logger)
+        scorer = BatchedScorer(registry: registry, stats: modelStats, logger: logger)
+        writer = ProfileWriter(store: store, producer: producer, scoresTopic: settings.scoresTopic, predictionLogTopic: settings.predictionLogTopic,
+                               registry: registry, scope: scope, tracker: tracker, status: status, logger: logger)
         var consumerSettings = KafkaConsumerSettings(topic: settings.topic, groupID: group)
         consumerSettings.maxBatchSize = settings.batchSize
         consumerSettings.maxBatchLinger = settings.batchLinger

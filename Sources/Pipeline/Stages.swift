@@ -21,6 +21,15 @@ struct FilteredBatch: Sendable {
 struct EnrichedBatch: Sendable {
     let filtered: FilteredBatch
     var updates: [ProfileUpdate]
+    /// Set by the scorer: the model set that scored the batch and, per member, the probability of each
+    /// update (NaN where that model could not score it).
+    var scoredBy: ModelSet?
+    var probabilities: [[Double]] = []
+
+    init(filtered: FilteredBatch, updates: [ProfileUpdate]) {
+        self.filtered = filtered
+        self.updates = updates
+    }
 }
 
 /// Stage 1: drops irrelevant types, routes malformed messages to the dead-letter topic (byte for byte,
@@ -257,65 +266,54 @@ actor ProfileEnricher {
     }
 }
 
-/// Stage 3: the batched scorer. One compiled model (from the registry, swapped atomically between
-/// batches) scores every update of a batch in one call.
+/// Stage 3: the batched scorer. The model set in service (read once per batch; reloads swap whole sets
+/// between batches) scores every update with every member; each customer's served score is its arm's.
 struct BatchedScorer: Sendable {
     let registry: ModelRegistry
+    let stats: ModelStats
     let logger: Logger
     private let latency = Metrics.Timer(label: "streamscore_stage_seconds", dimensions: [("stage", "score")], preferredDisplayUnit: .seconds)
     private let rows = Counter(label: "streamscore_scorer_rows_total")
     private let errors = Counter(label: "streamscore_scoring_errors_total")
 
-    init(registry: ModelRegistry, logger: Logger) {
+    init(registry: ModelRegistry, stats: ModelStats, logger: Logger) {
         self.registry = registry
+        self.stats = stats
         self.logger = logger
     }
 
     func score(_ batch: inout EnrichedBatch) {
         guard !batch.updates.isEmpty else { return }
         let started = ContinuousClock.now
-        let model = registry.current
-        let mapping = FeatureMapping.for(model)
-        let inputs = batch.updates.map { model.makeRow(values: mapping.values($0.features)) }
-        var results: [Double] = []
-        results.reserveCapacity(inputs.count)
+        let set = registry.currentSet
         var failures = 0
-        model.scoreBatch(inputs, into: &results) { index, error in
+        let updates = batch.updates
+        let probabilities = SetScoring.probabilities(set, updates.map(\.features)) { member, row, error in
             failures += 1
             if failures <= 3 {
-                logger.warning("cannot score profile", metadata: ["customer_id": "\(batch.updates[index].profile.customerID)", "error": "\(error)"])
+                logger.warning("cannot score profile", metadata: ["customer_id": "\(updates[row].profile.customerID)",
+                                                                  "model": "\(set.members[member].name)", "error": "\(error)"])
             }
         }
-        for i in batch.updates.indices where !results[i].isNaN {
-            batch.updates[i].churnScore = results[i]
-            batch.updates[i].modelVersion = model.version
+        var served: [Int] = []
+        served.reserveCapacity(updates.count)
+        for i in batch.updates.indices {
+            let (index, arm) = set.served(for: batch.updates[i].profile.customerID)
+            served.append(index)
+            let p = probabilities[index][i]
+            guard !p.isNaN else { continue }
+            let member = set.members[index]
+            batch.updates[i].churnScore = p
+            batch.updates[i].modelVersion = member.model.version
+            batch.updates[i].modelName = member.name
+            batch.updates[i].arm = arm.rawValue
         }
-        rows.increment(by: inputs.count)
+        batch.scoredBy = set
+        batch.probabilities = probabilities
+        stats.record(set, probabilities: probabilities, served: served)
+        rows.increment(by: updates.count)
         if failures > 0 { errors.increment(by: failures) }
         latency.recordInterval(since: started)
-    }
-}
-
-/// Maps the feature vector onto a model's input fields by name (fields the model does not declare are
-/// not passed; model fields that are not features are missing).
-struct FeatureMapping: Sendable {
-    let indices: [Int?]
-
-    /// The mapping for a model: computed per batch (a few dozen string comparisons), never cached by
-    /// object identity, which a reloaded model could reuse.
-    static func `for`(_ model: CompiledModel) -> FeatureMapping {
-        FeatureMapping(indices: model.inputFields.map { FeatureVector.fieldNames.firstIndex(of: $0.name) })
-    }
-
-    func values(_ features: FeatureVector) -> [FieldValue] {
-        let all = features.values
-        return indices.map { index in
-            guard let index else { return .missing }
-            switch all[index] {
-            case .number(let d): return .number(d)
-            case .text(let s): return .string(s)
-            }
-        }
     }
 }
 
@@ -329,6 +327,9 @@ final class ProfileWriter: Sendable {
     let store: any EngineStore
     let producer: KafkaProducer
     let scoresTopic: String
+    /// The prediction-log topic, or nil when turned off.
+    let predictionLogTopic: String?
+    let registry: ModelRegistry
     let scope: OffsetScope
     let tracker: OffsetTracker
     let status: SubscriberStatus
@@ -340,30 +341,63 @@ final class ProfileWriter: Sendable {
     private let acknowledged = Mutex<[String]>([])
     private let latency = Metrics.Timer(label: "streamscore_stage_seconds", dimensions: [("stage", "write")], preferredDisplayUnit: .seconds)
 
-    init(store: any EngineStore, producer: KafkaProducer, scoresTopic: String, scope: OffsetScope, tracker: OffsetTracker,
-         status: SubscriberStatus, logger: Logger) {
+    init(store: any EngineStore, producer: KafkaProducer, scoresTopic: String, predictionLogTopic: String?, registry: ModelRegistry,
+         scope: OffsetScope, tracker: OffsetTracker, status: SubscriberStatus, logger: Logger) {
         self.store = store
         self.producer = producer
         self.scoresTopic = scoresTopic
+        self.predictionLogTopic = predictionLogTopic
+        self.registry = registry
         self.scope = scope
         self.tracker = tracker
         self.status = status
         self.logger = logger
     }
 
-    /// One churn-scores message.
-    func scoreMessage(customerID id: String, score: Double, modelVersion: String, scoredAt: String) -> ProducerMessage {
-        let json = "{\"customer_id\":\(jsonString(id)),\"churn_score\":\(jsonNumber(score)),\"model_version\":\(jsonString(modelVersion)),\"scored_at\":\"\(scoredAt)\"}"
+    /// One churn-scores message (CONTRACT §2, §5).
+    func scoreMessage(customerID id: String, score: Double, modelVersion: String, modelName: String, arm: String, scoredAt: String) -> ProducerMessage {
+        let json = "{\"customer_id\":\(jsonString(id)),\"churn_score\":\(jsonNumber(score)),\"model_version\":\(jsonString(modelVersion)),\"model_name\":\(jsonString(modelName)),\"arm\":\(jsonString(arm)),\"scored_at\":\(jsonString(scoredAt))}"
         return ProducerMessage(topic: scoresTopic, key: Array(id.utf8), value: Array(json.utf8))
     }
 
-    /// The churn-scores messages of a batch: one per profile whose score changed.
-    func scoreMessages(_ batch: EnrichedBatch) -> [ProducerMessage] {
-        batch.updates.compactMap { u -> ProducerMessage? in
-            guard let score = u.churnScore else { return nil }
-            return scoreMessage(customerID: u.profile.customerID, score: score, modelVersion: u.modelVersion ?? "",
-                                scoredAt: u.scoredAt.map { Timestamp.format(millis: $0) } ?? "")
+    /// The messages of a batch: a churn-scores message per profile whose score changed, and (unless
+    /// turned off) a prediction-log message per scored customer.
+    func messages(_ batch: EnrichedBatch) -> [ProducerMessage] {
+        var out: [ProducerMessage] = []
+        out.reserveCapacity(batch.updates.count * (predictionLogTopic == nil ? 1 : 2))
+        for (i, u) in batch.updates.enumerated() {
+            guard let score = u.churnScore else { continue }
+            let id = u.profile.customerID
+            let scoredAt = u.scoredAt.map { Timestamp.format(millis: $0) } ?? ""
+            let name = u.modelName ?? ""
+            out.append(scoreMessage(customerID: id, score: score, modelVersion: u.modelVersion ?? "", modelName: name, arm: u.arm ?? "", scoredAt: scoredAt))
+            if let predictionLogTopic, let set = batch.scoredBy {
+                let value = SetScoring.logValue(customerID: id, scoredAt: scoredAt, servedBy: name, features: u.features, set: set,
+                                                probabilities: batch.probabilities, row: i)
+                out.append(ProducerMessage(topic: predictionLogTopic, key: Array(id.utf8), value: value))
+            }
         }
+        return out
+    }
+
+    /// The messages for stored rows (re-publishing after a crash): churn-scores as stored, and the
+    /// prediction log recomputed from the stored features with the set in service now.
+    func messages(rows: [ProfileRow]) -> [ProducerMessage] {
+        let rows = rows.filter { $0.churn_score != nil }
+        var out: [ProducerMessage] = []
+        let set = registry.currentSet
+        let probabilities = predictionLogTopic == nil ? [] : SetScoring.probabilities(set, rows.map(\.features))
+        for (i, row) in rows.enumerated() {
+            guard let score = row.churn_score else { continue }
+            out.append(scoreMessage(customerID: row.customer_id, score: score, modelVersion: row.model_version ?? "",
+                                    modelName: row.model_name ?? "", arm: row.arm ?? "", scoredAt: row.scored_at ?? ""))
+            if let predictionLogTopic {
+                let value = SetScoring.logValue(customerID: row.customer_id, scoredAt: row.scored_at ?? "", servedBy: row.model_name ?? "",
+                                                features: row.features, set: set, probabilities: probabilities, row: i)
+                out.append(ProducerMessage(topic: predictionLogTopic, key: Array(row.customer_id.utf8), value: value))
+            }
+        }
+        return out
     }
 
     /// Step 1: one store transaction with the batch's profiles, offsets and outbox entry (and the
@@ -372,7 +406,7 @@ final class ProfileWriter: Sendable {
     ///   one that was dropped).
     func commit(_ batch: EnrichedBatch) async throws -> CommittedBatch? {
         let started = ContinuousClock.now
-        let messages = scoreMessages(batch)
+        let messages = messages(batch)
         let outbox = messages.isEmpty ? nil : OutboxEntry(id: "\(instance)-\(batch.filtered.sequence)", subscriber: scope.subscriber,
                                                           customerIDs: batch.updates.compactMap { $0.churnScore == nil ? nil : $0.profile.customerID })
         let delivered = acknowledged.withLock { a -> [String] in
@@ -397,7 +431,8 @@ final class ProfileWriter: Sendable {
         }
         status.storeLatency.recordInterval(since: storeStart)
         tracker.committed(advances)
-        status.update { $0.scored += messages.count }
+        let scored = batch.updates.reduce(0) { $0 + ($1.churnScore == nil ? 0 : 1) }
+        status.update { $0.scored += scored }
         latency.recordInterval(since: started)
         return CommittedBatch(batch: batch, messages: messages, outboxID: outbox?.id)
     }
@@ -449,10 +484,7 @@ final class ProfileWriter: Sendable {
         let rows = try await retrying("read \(ids.count) profiles to re-publish", stage: "publish", status: status, logger: logger) {
             try await store.profileRows(ids)
         }
-        let messages = rows.compactMap { row -> ProducerMessage? in
-            guard let score = row.churn_score else { return nil }
-            return scoreMessage(customerID: row.customer_id, score: score, modelVersion: row.model_version ?? "", scoredAt: row.scored_at ?? "")
-        }
+        let messages = messages(rows: rows)
         let producer = producer
         try await retrying("re-publish \(messages.count) scores to \(scoresTopic)", stage: "publish", status: status, logger: logger) {
             try await producer.send(messages)

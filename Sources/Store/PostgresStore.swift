@@ -258,7 +258,9 @@ public final class PostgresStore: EngineStore {
                           updated_at: try r[7].decode(String?.self), page_views_30d: try r[8].decode(Int.self),
                           pricing_views_30d: try r[9].decode(Int.self), cancel_views_30d: try r[10].decode(Int.self),
                           support_calls_30d: try r[11].decode(Int.self), complaints_30d: try r[12].decode(Int.self),
-                          days_since_last_visit: try r[13].decode(Double.self))
+                          days_since_last_visit: try r[13].decode(Double.self), model_name: try r[14].decode(String?.self),
+                          arm: try r[15].decode(String?.self), features_as_of: try r[16].decode(String?.self),
+                          reasons: try r[17].decode(String?.self))
     }
 
     public func pageCounts(top: Int) async throws -> [(page: String, count: Int)] {
@@ -350,18 +352,24 @@ public final class PostgresStore: EngineStore {
                 try await conn.query("""
                     INSERT INTO profiles (customer_id, tenure_days, plan, monthly_charges, churn_score, model_version, scored_at,
                     updated_at, page_views_30d, pricing_views_30d, cancel_views_30d, support_calls_30d, complaints_30d,
-                    days_since_last_visit, rolling_state)
-                    SELECT u.id, u.tenure, u.plan, u.charges, u.score, u.model, u.scored, \(now), u.pv, u.prv, u.cv, u.sc, u.co, u.dslv, u.state
+                    days_since_last_visit, rolling_state, model_name, arm, features_as_of, reasons)
+                    SELECT u.id, u.tenure, u.plan, u.charges, u.score, u.model, u.scored, \(now), u.pv, u.prv, u.cv, u.sc, u.co, u.dslv, u.state,
+                           u.mname, u.arm, u.asof, u.reasons
                     FROM UNNEST(\(columns.ids)::text[], \(columns.tenure)::bigint[], \(columns.plan)::text[], \(columns.charges)::float8[],
                                 \(columns.score)::float8[], \(columns.model)::text[], \(columns.scoredAt)::text[],
                                 \(columns.pageViews)::bigint[], \(columns.pricingViews)::bigint[], \(columns.cancelViews)::bigint[],
                                 \(columns.supportCalls)::bigint[], \(columns.complaints)::bigint[], \(columns.daysSinceLastVisit)::float8[],
-                                \(columns.state)::bytea[])
-                         AS u(id, tenure, plan, charges, score, model, scored, pv, prv, cv, sc, co, dslv, state)
+                                \(columns.state)::bytea[], \(columns.modelName)::text[], \(columns.arm)::text[], \(columns.featuresAsOf)::text[],
+                                \(columns.reasons)::text[])
+                         AS u(id, tenure, plan, charges, score, model, scored, pv, prv, cv, sc, co, dslv, state, mname, arm, asof, reasons)
                     ON CONFLICT (customer_id) DO UPDATE SET
                     churn_score = COALESCE(excluded.churn_score, profiles.churn_score),
                     model_version = COALESCE(excluded.model_version, profiles.model_version),
                     scored_at = COALESCE(excluded.scored_at, profiles.scored_at),
+                    model_name = CASE WHEN excluded.churn_score IS NULL THEN profiles.model_name ELSE excluded.model_name END,
+                    arm = CASE WHEN excluded.churn_score IS NULL THEN profiles.arm ELSE excluded.arm END,
+                    reasons = CASE WHEN excluded.churn_score IS NULL THEN profiles.reasons ELSE excluded.reasons END,
+                    features_as_of = excluded.features_as_of,
                     updated_at = excluded.updated_at, page_views_30d = excluded.page_views_30d,
                     pricing_views_30d = excluded.pricing_views_30d, cancel_views_30d = excluded.cancel_views_30d,
                     support_calls_30d = excluded.support_calls_30d, complaints_30d = excluded.complaints_30d,
@@ -502,6 +510,11 @@ public final class PostgresStore: EngineStore {
             merged.profile.attributes = result[i].profile.attributes
             merged.churnScore = u.churnScore ?? result[i].churnScore
             merged.modelVersion = u.modelVersion ?? result[i].modelVersion
+            if u.churnScore == nil {
+                merged.modelName = result[i].modelName
+                merged.arm = result[i].arm
+                merged.reasons = result[i].reasons
+            }
             merged.scoredAt = u.scoredAt ?? result[i].scoredAt
             result[i] = merged
         }
@@ -714,6 +727,7 @@ private struct ProfileColumns: Sendable {
     var score = NullableArray<Double>(), model = NullableArray<String>(), scoredAt = NullableArray<String>()
     var pageViews: [Int] = [], pricingViews: [Int] = [], cancelViews: [Int] = [], supportCalls: [Int] = [], complaints: [Int] = []
     var daysSinceLastVisit: [Double] = [], state: [ByteBuffer] = []
+    var modelName = NullableArray<String>(), arm = NullableArray<String>(), featuresAsOf = NullableArray<String>(), reasons = NullableArray<String>()
 
     init(_ updates: [ProfileUpdate]) {
         // Sorted by id: concurrent writers lock rows in one order.
@@ -725,6 +739,8 @@ private struct ProfileColumns: Sendable {
             pageViews.append(f.pageViews30d); pricingViews.append(f.pricingViews30d); cancelViews.append(f.cancelViews30d)
             supportCalls.append(f.supportCalls30d); complaints.append(f.complaints30d); daysSinceLastVisit.append(f.daysSinceLastVisit)
             state.append(ByteBuffer(bytes: u.profile.state.encoded()))
+            modelName.values.append(u.modelName); arm.values.append(u.arm); reasons.values.append(u.reasons)
+            featuresAsOf.values.append(u.featuresAsOf.map { Timestamp.format(millis: $0) })
         }
     }
 }

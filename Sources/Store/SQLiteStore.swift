@@ -173,6 +173,10 @@ public final class SQLiteStore: EngineStore {
                 sqlite3_bind_double(h, 14, f.daysSinceLastVisit)
                 let blob = u.profile.state.encoded()
                 blob.withUnsafeBytes { _ = sqlite3_bind_blob(h, 15, $0.baseAddress, Int32($0.count), sqliteTransient) }
+                if let name = u.modelName { bindText(h, 16, name) } else { sqlite3_bind_null(h, 16) }
+                if let arm = u.arm { bindText(h, 17, arm) } else { sqlite3_bind_null(h, 17) }
+                if let asOf = u.featuresAsOf { bindText(h, 18, Timestamp.format(millis: asOf)) } else { sqlite3_bind_null(h, 18) }
+                if let reasons = u.reasons { bindText(h, 19, reasons) } else { sqlite3_bind_null(h, 19) }
                 let rc = sqlite3_step(h)
                 guard rc == SQLITE_DONE else {
                     throw StoreError(.queryFailed, "sqlite store: profile upsert failed: \(String(cString: sqlite3_errmsg(db.sqliteConnection)))")
@@ -267,7 +271,8 @@ public final class SQLiteStore: EngineStore {
                    scored_at: row["scored_at"], updated_at: row["updated_at"], page_views_30d: row["page_views_30d"],
                    pricing_views_30d: row["pricing_views_30d"], cancel_views_30d: row["cancel_views_30d"],
                    support_calls_30d: row["support_calls_30d"], complaints_30d: row["complaints_30d"],
-                   days_since_last_visit: row["days_since_last_visit"])
+                   days_since_last_visit: row["days_since_last_visit"], model_name: row["model_name"], arm: row["arm"],
+                   features_as_of: row["features_as_of"], reasons: row["reasons"])
     }
 
     public func pageCounts(top: Int) async throws -> [(page: String, count: Int)] {

@@ -85,11 +85,25 @@ enum SchemaMigrations {
         ], postgres: [
             "CREATE TABLE score_outbox (id TEXT COLLATE \"C\" PRIMARY KEY NOT NULL, subscriber TEXT NOT NULL, customer_ids BYTEA NOT NULL, created_at TEXT NOT NULL)",
         ]),
+        // Model sets (CONTRACT §5) and as-of scores (§6): which model and arm served the score, and the
+        // time its features are as of.
+        Migration(name: "003_model_sets", sqlite: [
+            "ALTER TABLE profiles ADD COLUMN model_name TEXT",
+            "ALTER TABLE profiles ADD COLUMN arm TEXT",
+            "ALTER TABLE profiles ADD COLUMN features_as_of TEXT",
+            "ALTER TABLE profiles ADD COLUMN reasons TEXT",
+        ], postgres: [
+            "ALTER TABLE profiles ADD COLUMN model_name TEXT",
+            "ALTER TABLE profiles ADD COLUMN arm TEXT",
+            "ALTER TABLE profiles ADD COLUMN features_as_of TEXT",
+            "ALTER TABLE profiles ADD COLUMN reasons TEXT",
+        ]),
     ]
 
     static let profileColumns = """
         customer_id, tenure_days, plan, monthly_charges, churn_score, model_version, scored_at, updated_at, \
-        page_views_30d, pricing_views_30d, cancel_views_30d, support_calls_30d, complaints_30d, days_since_last_visit
+        page_views_30d, pricing_views_30d, cancel_views_30d, support_calls_30d, complaints_30d, days_since_last_visit, \
+        model_name, arm, features_as_of, reasons
         """
 
     /// Insert or update one profile from the pipeline (static attributes included: they came from the
@@ -97,11 +111,16 @@ enum SchemaMigrations {
     static let profileUpsertSQLite = """
         INSERT INTO profiles (customer_id, tenure_days, plan, monthly_charges, churn_score, model_version, scored_at, \
         updated_at, page_views_30d, pricing_views_30d, cancel_views_30d, support_calls_30d, complaints_30d, \
-        days_since_last_visit, rolling_state) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+        days_since_last_visit, rolling_state, model_name, arm, features_as_of, reasons) \
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
         ON CONFLICT (customer_id) DO UPDATE SET
         churn_score = COALESCE(excluded.churn_score, profiles.churn_score),
         model_version = COALESCE(excluded.model_version, profiles.model_version),
         scored_at = COALESCE(excluded.scored_at, profiles.scored_at),
+        model_name = CASE WHEN excluded.churn_score IS NULL THEN profiles.model_name ELSE excluded.model_name END,
+        arm = CASE WHEN excluded.churn_score IS NULL THEN profiles.arm ELSE excluded.arm END,
+        reasons = CASE WHEN excluded.churn_score IS NULL THEN profiles.reasons ELSE excluded.reasons END,
+        features_as_of = excluded.features_as_of,
         updated_at = excluded.updated_at, page_views_30d = excluded.page_views_30d,
         pricing_views_30d = excluded.pricing_views_30d, cancel_views_30d = excluded.cancel_views_30d,
         support_calls_30d = excluded.support_calls_30d, complaints_30d = excluded.complaints_30d,

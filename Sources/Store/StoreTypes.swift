@@ -49,7 +49,21 @@ public struct ProfileUpdate: Sendable {
     /// Event time of the event that produced the score (ms since the epoch).
     public var scoredAt: Int64?
     /// Creates an update.
-    public init(profile: Profile, features: FeatureVector, churnScore: Double?, modelVersion: String?, scoredAt: Int64?) {
+    /// The name of the model that served the score (CONTRACT §5).
+    public var modelName: String?
+    /// `champion` or `challenger`: the customer's arm.
+    public var arm: String?
+    /// The score's reasons as JSON text (`--reasons K`), or nil.
+    public var reasons: String?
+    /// The time the features are as of (ms): the newest relevant event, or a later as-of time.
+    public var featuresAsOf: Int64?
+
+    public init(profile: Profile, features: FeatureVector, churnScore: Double?, modelVersion: String?, scoredAt: Int64?,
+                modelName: String? = nil, arm: String? = nil, reasons: String? = nil, featuresAsOf: Int64? = nil) {
+        self.modelName = modelName
+        self.arm = arm
+        self.reasons = reasons
+        self.featuresAsOf = featuresAsOf ?? scoredAt ?? profile.asOf
         self.profile = profile
         self.features = features
         self.churnScore = churnScore
@@ -127,6 +141,10 @@ public struct ProfileRow: Sendable, Equatable, Codable {
     public var support_calls_30d: Int
     public var complaints_30d: Int
     public var days_since_last_visit: Double
+    public var model_name: String?
+    public var arm: String?
+    public var features_as_of: String?
+    public var reasons: String?
 }
 
 /// A customer row from the CRM export.

@@ -35,6 +35,12 @@ struct RunCommand: AsyncParsableCommand {
     @Option(help: "The PMML churn model (default: the bundled demo model).")
     var model: String?
 
+    @Option(help: "A model-set file (champion, challengers, shadows; CONTRACT §5), instead of --model.")
+    var models: String?
+
+    @Option(name: .customLong("prediction-log-topic"), help: "Topic of the prediction log (every model's probability per scored customer); `none` turns it off.")
+    var predictionLogTopic = "predictions"
+
     @Option(help: "Import this CRM export CSV before consuming.")
     var customers: String?
 
@@ -152,10 +158,7 @@ struct RunCommand: AsyncParsableCommand {
         let security = try httpSecurity()
         raiseOpenFilesLimit(to: httpMaxConnections + 1_024, logger: logger)
         let overrides = try startup("--kafka") { try KafkaConfig.parseOverrides(kafka) }
-        let modelURL = try model.map { URL(fileURLWithPath: $0) } ?? bundledDemoModel()
-        let registry = try startup("model '\(modelURL.path)'", fix: "give a readable PMML file with --model") {
-            try ModelRegistry(contentsOf: modelURL)
-        }
+        let registry = try modelRegistry()
         let storeURL = try startup("--store") { try StoreURL(parsing: store) }
         let engineStore = try await startupAsync("store \(storeURL)") { try await StoreFactory.open(storeURL) }
         var broker: EmbeddedBroker?
@@ -193,6 +196,8 @@ struct RunCommand: AsyncParsableCommand {
         settings.batchLinger = .milliseconds(batchLingerMs)
         settings.counterBatchSize = counterBatchSize
         settings.maxOutstandingBytes = maxBufferedMiB << 20
+        settings.predictionLogTopic = predictionLogTopic == "none" ? nil : predictionLogTopic
+        let modelStats = ModelStats()
         let wanted = Set(subscribers.split(separator: ",").map(String.init))
         var services: [any Service] = []
         var statuses: [SubscriberStatus] = []
@@ -204,7 +209,7 @@ struct RunCommand: AsyncParsableCommand {
         }
         if wanted.contains("prediction") {
             let prediction = try startup("prediction subscriber") {
-                try PredictionSubscriber(settings: settings, store: engineStore, registry: registry, producer: producer, logger: logger)
+                try PredictionSubscriber(settings: settings, store: engineStore, registry: registry, producer: producer, modelStats: modelStats, logger: logger)
             }
             statuses.append(prediction.status)
             services.append(prediction)
@@ -212,7 +217,7 @@ struct RunCommand: AsyncParsableCommand {
         let modelInfo = ModelInfoMetric(version: registry.current.version)
 
         let (host, port) = parseHostPort(http)!
-        let context = EngineContext(store: engineStore, models: registry, subscribers: statuses, prometheus: prometheus)
+        let context = EngineContext(store: engineStore, models: registry, subscribers: statuses, prometheus: prometheus, modelStats: modelStats)
         var httpLogger = logger
         httpLogger.logLevel = .warning
         let http1 = HTTPAPI.http1Server(idleTimeout: .seconds(httpIdleTimeout), security: security)
@@ -229,14 +234,18 @@ struct RunCommand: AsyncParsableCommand {
                               },
                               logger: httpLogger)
         let modelLogger = logger
+        let reloadFailures = Metrics.Counter(label: "streamscore_model_reload_failures_total")
         services.append(TaskService {
-            await registry.watch(onError: { modelLogger.error("model reload failed; the old model keeps serving", metadata: ["error": "\($0)"]) },
-                                 onReload: {
-                                     modelInfo.set($0.version)
-                                     modelLogger.notice("model reloaded", metadata: ["version": "\($0.version)"])
+            await registry.watch(onError: { error in
+                                     reloadFailures.increment()
+                                     modelLogger.error("model reload failed; the running model set keeps serving", metadata: ["error": "\(error)"])
+                                 },
+                                 onReload: { set in
+                                     modelInfo.set(set.champion.model.version)
+                                     modelLogger.notice("model set reloaded", metadata: ["models": "\(describe(set))"])
                                  })
         })
-        services.append(TaskService { await reloadOnSIGHUP(registry, logger: modelLogger, info: modelInfo) })
+        services.append(TaskService { await reloadOnSIGHUP(registry, logger: modelLogger, info: modelInfo, failures: reloadFailures) })
         let allStatuses = statuses
         if demo {
             services.append(TaskService { await runDemoLoad(producer: producer, topic: topic, rate: demoRate, logger: modelLogger) })
@@ -296,11 +305,40 @@ struct RunCommand: AsyncParsableCommand {
         return security
     }
 
-    private func bundledDemoModel() throws -> URL {
-        let candidates = [Bundle.module.url(forResource: "demo-model", withExtension: "pmml", subdirectory: "Resources"),
-                          Bundle.module.bundleURL.appendingPathComponent("Resources/demo-model.pmml")]
+    /// The model registry of `--models`, `--model`, or the bundled demo model (with `--demo`: the demo
+    /// model as champion and a bundled tree model as shadow, so the dashboard shows both).
+    private func modelRegistry() throws -> ModelRegistry {
+        if model != nil && models != nil { throw StartupError(message: "--model and --models: give one of them") }
+        if let models {
+            return try startup("model set '\(models)'", fix: "fix the file (CONTRACT §5) or its models") {
+                try ModelRegistry(modelSet: URL(fileURLWithPath: models))
+            }
+        }
+        if let model {
+            return try startup("model '\(model)'", fix: "give a readable PMML file with --model") {
+                try ModelRegistry(contentsOf: URL(fileURLWithPath: model))
+            }
+        }
+        let champion = try bundledResource("demo-model.pmml")
+        guard demo else {
+            return try startup("bundled demo model", fix: "pass --model PATH") { try ModelRegistry(contentsOf: champion) }
+        }
+        let shadow = try bundledResource("demo-shadow.pmml")
+        let setFile = FileManager.default.temporaryDirectory.appendingPathComponent("streamscore-demo-models-\(getpid()).json")
+        let set = try ModelSetFile(models: [.init(name: "demo", path: champion.path, role: .champion),
+                                           .init(name: "tree-shadow", path: shadow.path, role: .shadow)], file: setFile.path)
+        try startup("demo model set '\(setFile.path)'", fix: "check that the temporary directory is writable") {
+            try set.encoded().write(to: setFile)
+        }
+        return try startup("demo model set '\(setFile.path)'", fix: "pass --model PATH") { try ModelRegistry(modelSet: setFile) }
+    }
+
+    private func bundledResource(_ name: String) throws -> URL {
+        let base = (name as NSString).deletingPathExtension, ext = (name as NSString).pathExtension
+        let candidates = [Bundle.module.url(forResource: base, withExtension: ext, subdirectory: "Resources"),
+                          Bundle.module.bundleURL.appendingPathComponent("Resources/\(name)")]
         guard let url = candidates.compactMap({ $0 }).first(where: { FileManager.default.fileExists(atPath: $0.path) }) else {
-            throw StartupError(message: "bundled demo model not found next to the executable; pass --model PATH")
+            throw StartupError(message: "bundled \(name) not found next to the executable; pass --model PATH")
         }
         return url
     }
@@ -434,17 +472,23 @@ struct TaskService: Service {
     }
 }
 
-/// Reloads the model on SIGHUP.
-func reloadOnSIGHUP(_ registry: ModelRegistry, logger: Logger, info: ModelInfoMetric) async {
+/// `name role[ percent%] version` of each model of a set, for log lines.
+func describe(_ set: ModelSet) -> String {
+    set.members.map { m in "\(m.name) \(m.role.rawValue)\(m.percent.map { " \($0)%" } ?? "") \(m.model.version)" }.joined(separator: ", ")
+}
+
+/// Reloads the model set on SIGHUP.
+func reloadOnSIGHUP(_ registry: ModelRegistry, logger: Logger, info: ModelInfoMetric, failures: Metrics.Counter) async {
     signal(SIGHUP, SIG_IGN)
     let source = DispatchSource.makeSignalSource(signal: SIGHUP, queue: .global())
     source.setEventHandler {
         do {
-            let model = try registry.reload()
-            info.set(model.version)
-            logger.notice("model reloaded on SIGHUP", metadata: ["version": "\(model.version)"])
+            let set = try registry.reload()
+            info.set(set.champion.model.version)
+            logger.notice("model set reloaded on SIGHUP", metadata: ["models": "\(describe(set))"])
         } catch {
-            logger.error("model reload on SIGHUP failed; the old model keeps serving", metadata: ["error": "\(error)"])
+            failures.increment()
+            logger.error("model reload on SIGHUP failed; the running model set keeps serving", metadata: ["error": "\(error)"])
         }
     }
     source.resume()

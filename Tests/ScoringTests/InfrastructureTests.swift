@@ -114,7 +114,7 @@ struct ModelRegistryTests {
 
         // A valid new file: swapped in.
         try Data(contentsOf: SharedModels.url("tree.pmml")).write(to: url)
-        let second = try registry.reload()
+        let second = try registry.reload().champion.model
         #expect(registry.current === second)
         #expect(second.version != first.version)
     }
@@ -151,7 +151,7 @@ struct ModelRegistryTests {
         let oldVersion = registry.current.version
         let (stream, continuation) = AsyncStream<String>.makeStream()
         let task = Task {
-            await registry.watch(interval: .milliseconds(20), onReload: { continuation.yield($0.version) })
+            await registry.watch(interval: .milliseconds(20), onReload: { continuation.yield($0.champion.model.version) })
         }
         try Data(contentsOf: SharedModels.url("tree.pmml")).write(to: url)
         var iterator = stream.makeAsyncIterator()
