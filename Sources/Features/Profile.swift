@@ -31,6 +31,17 @@ public struct Profile: Sendable, Equatable, Hashable {
     /// `scored_at` of its score; `nil` before the first relevant event.
     public var asOf: Int64? { state.newest }
 
+    /// The model features as of a time `t` at or after the newest relevant event (CONTRACT §6): windows
+    /// for date(t), days since the newest page view measured to `t`.
+    public func features(asOf t: Int64) -> FeatureVector {
+        let counters = state.counters(asOf: t)
+        return FeatureVector(
+            tenureDays: attributes.tenureDays, plan: attributes.plan, monthlyCharges: attributes.monthlyCharges,
+            pageViews30d: counters.pageViews, pricingViews30d: counters.pricingViews,
+            cancelViews30d: counters.cancelViews, supportCalls30d: counters.supportCalls,
+            complaints30d: counters.complaints, daysSinceLastVisit: state.daysSinceLastVisit(asOf: t))
+    }
+
     /// The model features as of the newest relevant event.
     public func features() -> FeatureVector {
         let counters = state.counters

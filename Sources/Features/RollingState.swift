@@ -130,6 +130,29 @@ public struct RollingState: Sendable, Equatable, Hashable {
         return result
     }
 
+    /// The rolling counters as of a time `t` at or after the newest event (CONTRACT §6): the buckets
+    /// whose UTC day lies in `[date(t) − 29, date(t)]`.
+    public func counters(asOf t: Int64) -> Counters {
+        var result = Counters()
+        let start = Timestamp.utcDay(t) - Int64(Self.windowDays - 1)
+        let end = Timestamp.utcDay(t)
+        for bucket in buckets where bucket.day >= start && bucket.day <= end {
+            result.pageViews += Int(bucket.pageViews)
+            result.pricingViews += Int(bucket.pricingViews)
+            result.cancelViews += Int(bucket.cancelViews)
+            result.supportCalls += Int(bucket.supportCalls)
+            result.complaints += Int(bucket.complaints)
+        }
+        return result
+    }
+
+    /// `days_since_last_visit` as of a time `t` (CONTRACT §6): `min(30, (t − newest page view) / 1 day)`,
+    /// `30` when there was no page view.
+    public func daysSinceLastVisit(asOf t: Int64) -> Double {
+        guard let latestPageView else { return Self.maxDaysSinceLastVisit }
+        return min(Self.maxDaysSinceLastVisit, Double(t - latestPageView) / Double(Timestamp.millisPerDay))
+    }
+
     /// `days_since_last_visit` as of the newest event: `min(30, (newest − previous page view) / 1 day)`,
     /// `30` when there is no page view strictly before the newest event.
     public var daysSinceLastVisit: Double {

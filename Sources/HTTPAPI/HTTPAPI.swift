@@ -1,4 +1,5 @@
 import Events
+import Features
 import Foundation
 import Hummingbird
 import Logging
@@ -20,15 +21,21 @@ public struct EngineContext: Sendable {
     public var prometheus: PrometheusCollectorRegistry
     /// Per model: scored and served counts, mean probability, histogram.
     public var modelStats: ModelStats
+    /// The CRM population's reference attributes for reasons.
+    public var references: AttributeReferenceCache
+    /// Reasons per on-demand score (`GET`/`POST /score/{id}`).
+    public var reasons: Int
 
     /// Creates a context.
     public init(store: any EngineStore, models: ModelRegistry, subscribers: [SubscriberStatus], prometheus: PrometheusCollectorRegistry,
-                modelStats: ModelStats = ModelStats()) {
+                modelStats: ModelStats = ModelStats(), reasons: Int = 3) {
         self.store = store
         self.models = models
         self.subscribers = subscribers
         self.prometheus = prometheus
         self.modelStats = modelStats
+        self.references = AttributeReferenceCache(store: store)
+        self.reasons = reasons
     }
 }
 
@@ -120,6 +127,37 @@ public enum HTTPAPI {
             }
         }
 
+        // CONTRACT §6: the stored profile scored as of a time, writing nothing.
+        api.get("/score/:customer_id") { request, context -> Response in
+            let id = try customerID(context)
+            guard let profile = try await engine.store.loadProfiles([id])[id] else {
+                throw HTTPError(.notFound, message: "no profile for customer_id \(id)")
+            }
+            let asOf = try timeParameter(request, "as_of") ?? Timestamp.nowMillis()
+            if let newest = profile.asOf, asOf < newest {
+                throw HTTPError(.badRequest, message: "as_of is before the profile's newest event (\(Timestamp.format(millis: newest)))")
+            }
+            return try await onDemand(engine, id: id, features: profile.features(asOf: asOf), asOf: asOf)
+        }
+
+        // CONTRACT §6: the stored profile with posted events folded in by the stream's rules, writing nothing.
+        api.post("/score/:customer_id") { request, context -> Response in
+            let id = try customerID(context)
+            return try await scoring.run {
+                let body = try await readBody(request, limit: max(security.maxScoreBodyBytes, 1 << 20), timeout: security.requestReadTimeout)
+                let elements: [ArraySlice<UInt8>]
+                let folded: Profile
+                do {
+                    elements = try PostedEvents.elements(Array(buffer: body))
+                    let stored = try await engine.store.loadProfiles([id])[id] ?? Profile(customerID: id)
+                    folded = try PostedEvents.fold(elements, into: stored, customerID: id)
+                } catch let error as PostedEventsError {
+                    throw HTTPError(.badRequest, message: error.message)
+                }
+                return try await onDemand(engine, id: id, features: folded.features(), asOf: folded.asOf)
+            }
+        }
+
         api.get("/models") { _, _ -> Response in
             json(modelsJSON(engine))
         }
@@ -135,6 +173,25 @@ public enum HTTPAPI {
             return json("{\"profiles\":\(n),\"scored\":\(h.reduce(0, +)),\"score_histogram\":[\(h.map(String.init).joined(separator: ","))],\"top_risk\":[\(risk.joined(separator: ","))]}")
         }
         return router
+    }
+
+    static func customerID(_ context: BasicRequestContext) throws -> String {
+        // Path parameters arrive percent-encoded (`/score/a%20b` is customer `a b`).
+        guard let id = try context.parameters.require("customer_id").removingPercentEncoding else {
+            throw HTTPError(.badRequest, message: "customer_id is not valid percent-encoded UTF-8")
+        }
+        return id
+    }
+
+    static func onDemand(_ engine: EngineContext, id: String, features: FeatureVector, asOf: Int64?) async throws -> Response {
+        let population = try await engine.references.current()
+        do {
+            let score = try OnDemandScore.score(customerID: id, features: features, featuresAsOf: asOf, set: engine.models.currentSet,
+                                                population: population, reasons: engine.reasons)
+            return json(score.json)
+        } catch let error as ScoringError {
+            throw HTTPError(.badRequest, message: "cannot score: \(error)")
+        }
     }
 
     /// Whether every subscriber makes progress, and otherwise the JSON reason: per subscriber and stage,

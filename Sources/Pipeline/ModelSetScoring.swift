@@ -36,15 +36,9 @@ public enum SetScoring {
     /// A prediction-log message value (CONTRACT §5): the features and every model's probability.
     public static func logValue(customerID: String, scoredAt: String, servedBy: String, features: FeatureVector,
                                 set: ModelSet, probabilities: [[Double]], row: Int) -> [UInt8] {
-        var json = "{\"customer_id\":\(jsonString(customerID)),\"scored_at\":\(jsonString(scoredAt)),\"served_by\":\(jsonString(servedBy)),\"features\":{"
-        for (i, (name, value)) in zip(FeatureVector.fieldNames, features.values).enumerated() {
-            if i > 0 { json += "," }
-            switch value {
-            case .number(let d): json += "\(jsonString(name)):\(jsonNumber(d))"
-            case .text(let s): json += "\(jsonString(name)):\(jsonString(s))"
-            }
-        }
-        json += "},\"scores\":{"
+        var json = "{\"customer_id\":\(jsonString(customerID)),\"scored_at\":\(jsonString(scoredAt)),\"served_by\":\(jsonString(servedBy)),\"features\":"
+        json += features.json
+        json += ",\"scores\":{"
         for (m, member) in set.members.enumerated() {
             if m > 0 { json += "," }
             let p = probabilities[m][row]
@@ -148,6 +142,13 @@ public final class ModelStats: Sendable {
             all[key] = s
             return s
         }
+    }
+}
+
+extension FeatureVector {
+    /// The vector as a JSON object keyed by field name: counts and `tenure_days` as integers.
+    public var json: String {
+        "{\"tenure_days\":\(tenureDays),\"plan\":\(jsonString(plan)),\"monthly_charges\":\(jsonNumber(monthlyCharges)),\"page_views_30d\":\(pageViews30d),\"pricing_views_30d\":\(pricingViews30d),\"cancel_views_30d\":\(cancelViews30d),\"support_calls_30d\":\(supportCalls30d),\"complaints_30d\":\(complaints30d),\"days_since_last_visit\":\(jsonNumber(daysSinceLastVisit))}"
     }
 }
 

@@ -22,8 +22,10 @@ public struct CSVScoringError: Error, CustomStringConvertible, Sendable, Equatab
 /// Input is read in blocks by `CSVReader` (time linear in the input size; a byte order mark is skipped; a
 /// record is at most 16 MiB) and scored in chunks of `chunkRows`, so memory stays bounded for any file size.
 public struct CSVBatchScorer: Sendable {
-    /// The model to score with.
+    /// The model to score with (the champion: its probability is the `probability` column).
     public let model: CompiledModel
+    /// With a model set: every model of the set, each scored into a `probability_<name>` column.
+    public let namedModels: [(name: String, model: CompiledModel)]
     /// Rows scored per `scoreBatch` call.
     public var chunkRows: Int
     /// The progress callback is called every this many rows (and once at the end).
@@ -33,7 +35,19 @@ public struct CSVBatchScorer: Sendable {
 
     /// Creates a scorer with default chunking (1,000 rows per batch, progress every 10,000 rows).
     public init(model: CompiledModel, chunkRows: Int = 1000, progressInterval: Int = 10_000, readSize: Int = 1 << 16) {
+        self.init(model: model, namedModels: [], chunkRows: chunkRows, progressInterval: progressInterval, readSize: readSize)
+    }
+
+    /// A scorer for a model set: `probability` is the champion's, then a `probability_<name>` column per
+    /// member in the set's order (CONTRACT §5).
+    public init(set: ModelSet, chunkRows: Int = 1000, progressInterval: Int = 10_000, readSize: Int = 1 << 16) {
+        self.init(model: set.champion.model, namedModels: set.members.map { ($0.name, $0.model) }, chunkRows: chunkRows,
+                  progressInterval: progressInterval, readSize: readSize)
+    }
+
+    private init(model: CompiledModel, namedModels: [(name: String, model: CompiledModel)], chunkRows: Int, progressInterval: Int, readSize: Int) {
         self.model = model
+        self.namedModels = namedModels
         self.chunkRows = max(1, chunkRows)
         self.progressInterval = max(1, progressInterval)
         self.readSize = max(1024, readSize)
@@ -76,42 +90,52 @@ public struct CSVBatchScorer: Sendable {
         }
         guard let header = try next() else { throw CSVScoringError("the input CSV is empty (no header)") }
         let names = header.fields
-        var columnOf: [Int] = []
-        for f in model.inputFields {
-            guard let i = names.firstIndex(of: f.name) else {
-                throw CSVScoringError("the input CSV has no column \"\(f.name)\" required by the model")
+        // Per model (the champion first, then each named one), the input column of each of its fields.
+        let all = [model] + namedModels.map(\.model)
+        var columnsOf: [[Int]] = []
+        for m in all {
+            var columnOf: [Int] = []
+            for f in m.inputFields {
+                guard let i = names.firstIndex(of: f.name) else {
+                    throw CSVScoringError("the input CSV has no column \"\(f.name)\" required by the model")
+                }
+                columnOf.append(i)
             }
-            columnOf.append(i)
+            columnsOf.append(columnOf)
         }
         var out = Data()
         out.append(contentsOf: header.raw)
-        out.append(contentsOf: Array(",probability\n".utf8))
+        out.append(contentsOf: Array(",probability".utf8))
+        for (name, _) in namedModels { out.append(contentsOf: Array(",probability_\(name)".utf8)) }
+        out.append(UInt8(ascii: "\n"))
         try write(output, &out)
 
         var total = 0
         var nextProgress = progressInterval
         var rawRows: [[UInt8]] = []
-        var rows: [InputRow] = []
-        var results: [Double] = []
+        var rows: [[InputRow]] = Array(repeating: [], count: all.count)
+        var results: [[Double]] = Array(repeating: [], count: all.count)
         rawRows.reserveCapacity(chunkRows)
-        rows.reserveCapacity(chunkRows)
-        results.reserveCapacity(chunkRows)
-        var values = [FieldValue](repeating: .missing, count: columnOf.count)
+        var values = columnsOf.map { [FieldValue](repeating: .missing, count: $0.count) }
 
         func flush() throws {
-            if rows.isEmpty { return }
+            if rawRows.isEmpty { return }
             let base = total
-            model.scoreBatch(rows, into: &results) { i, e in onRowError(base + i + 1, e) }
+            for (k, m) in all.enumerated() {
+                m.scoreBatch(rows[k], into: &results[k]) { i, e in if k == 0 { onRowError(base + i + 1, e) } }
+            }
             for (i, raw) in rawRows.enumerated() {
                 out.append(contentsOf: raw)
-                out.append(UInt8(ascii: ","))
-                let p = results[i]
-                if !p.isNaN { out.append(contentsOf: Array("\(p)".utf8)) }
+                for k in all.indices {
+                    out.append(UInt8(ascii: ","))
+                    let p = results[k][i]
+                    if !p.isNaN { out.append(contentsOf: Array("\(p)".utf8)) }
+                }
                 out.append(UInt8(ascii: "\n"))
             }
             try write(output, &out)
-            total += rows.count
-            rows.removeAll(keepingCapacity: true)
+            total += rawRows.count
+            for k in rows.indices { rows[k].removeAll(keepingCapacity: true) }
             rawRows.removeAll(keepingCapacity: true)
             while total >= nextProgress {
                 progress(total)
@@ -121,13 +145,15 @@ public struct CSVBatchScorer: Sendable {
 
         while let record = try next() {
             if record.isBlank { continue }
-            for (k, c) in columnOf.enumerated() {
-                let cell = c < record.fields.count ? record.fields[c] : ""
-                values[k] = cell.isEmpty ? .missing : .string(cell)
+            for (k, columnOf) in columnsOf.enumerated() {
+                for (j, c) in columnOf.enumerated() {
+                    let cell = c < record.fields.count ? record.fields[c] : ""
+                    values[k][j] = cell.isEmpty ? .missing : .string(cell)
+                }
+                rows[k].append(all[k].makeRow(values: values[k]))
             }
-            rows.append(model.makeRow(values: values))
             rawRows.append(record.raw)
-            if rows.count >= chunkRows { try flush() }
+            if rawRows.count >= chunkRows { try flush() }
         }
         try flush()
         progress(total)

@@ -19,6 +19,9 @@ public final class CompiledModel: Sendable {
     public let targetCategory: String?
     /// Whether the model is a classifier (scores are probabilities) or a regression (scores are values).
     public let isClassification: Bool
+    /// Per input field with one, the reference value the model's MiningField gives for explanations
+    /// (CONTRACT §6): `missingValueReplacement`, else `x-reference`, as written.
+    public let referenceValues: [String: String]
 
     /// The compiled program.
     let program: Program
@@ -57,6 +60,11 @@ public final class CompiledModel: Sendable {
         self.version = name + "-" + String(sha.prefix(12))
         self.program = program
         self.inputFields = compiler.inputFields
+        var references: [String: String] = [:]
+        for f in compiler.inputFields {
+            if let mf = compiler.topMiningFields[f.name], let r = mf.attr("missingValueReplacement") ?? mf.attr("x-reference") { references[f.name] = r }
+        }
+        self.referenceValues = references
         self.isClassification = model.header.function == .classification
         self.targetCategory = isClassification ? model.header.categories[program.reportedCategory] : nil
         var index: [String: Int] = [:]

@@ -311,11 +311,12 @@ public struct ModelSetFile: Sendable, Equatable {
         return "models[\(index)] \(display(name))"
     }
 
-    /// Text safe to print on one line: control characters escaped, at most 80 characters.
+    /// Text safe to print on one line: control characters escaped; quoted text (names, keys, roles) is cut
+    /// at 80 characters, unquoted text (paths) is kept whole.
     static func display(_ text: String, quote: Bool = true) -> String {
         var s = quote ? "\"" : ""
         for (n, scalar) in text.unicodeScalars.enumerated() {
-            if n == 80 { s += "…"; break }
+            if quote, n == 80 { s += "…"; break }
             switch scalar {
             case "\"" where quote: s += "\\\""
             case "\\" where quote: s += "\\\\"

@@ -247,6 +247,70 @@ public final class PostgresStore: EngineStore {
         }
     }
 
+    public func profilePage(after: String?, limit: Int) async throws -> [StoredProfileRow] {
+        try await read("read profiles") { client, logger in
+            let rows = try await client.query("""
+                SELECT \(unescaped: SchemaMigrations.profileColumns), rolling_state FROM profiles WHERE customer_id > \(after ?? "")
+                ORDER BY customer_id LIMIT \(limit)
+                """, logger: logger)
+            var result: [StoredProfileRow] = []
+            for try await r in rows {
+                let row = try Self.profileRow(r)
+                let blob = try r.makeRandomAccess()[18].decode(ByteBuffer?.self)
+                let state = try blob.map { try RollingState(decoding: $0.readableBytesView) } ?? RollingState()
+                let attributes = StaticAttributes(tenureDays: row.tenure_days, plan: row.plan, monthlyCharges: row.monthly_charges)
+                result.append(StoredProfileRow(row: row, profile: Profile(customerID: row.customer_id, attributes: attributes, state: state)))
+            }
+            return result
+        }
+    }
+
+    public func attributeReferences() async throws -> AttributeReferences? {
+        try await read("read attribute references") { client, logger in
+            var n = 0
+            for try await c in try await client.query("SELECT COUNT(*) FROM profiles", logger: logger).decode(Int.self) { n = c }
+            guard n > 0 else { return nil }
+            func median(_ column: String) async throws -> Double {
+                var middle: [Double] = []
+                let rows = try await client.query("SELECT \(unescaped: column)::float8 FROM profiles ORDER BY \(unescaped: column) LIMIT \(2 - n % 2) OFFSET \((n - 1) / 2)", logger: logger)
+                for try await v in rows.decode(Double.self) { middle.append(v) }
+                return middle.reduce(0, +) / Double(max(1, middle.count))
+            }
+            var plan = "basic"
+            for try await p in try await client.query("SELECT plan FROM profiles GROUP BY plan ORDER BY COUNT(*) DESC, plan ASC LIMIT 1", logger: logger).decode(String.self) { plan = p }
+            return AttributeReferences(tenureDays: try await median("tenure_days"), plan: plan, monthlyCharges: try await median("monthly_charges"))
+        }
+    }
+
+    public func rewriteScores(_ rewrites: [ScoreRewrite]) async throws -> [String] {
+        guard !rewrites.isEmpty else { return [] }
+        let now = Timestamp.format(millis: Int64(Date().timeIntervalSince1970 * 1000))
+        return try await transaction("rewrite scores") { conn, logger in
+            var done: [String] = []
+            for r in rewrites {
+                let e = r.expected
+                let f = r.features
+                let rows = try await conn.query("""
+                    UPDATE profiles SET churn_score = \(r.churnScore), model_version = \(r.modelVersion), model_name = \(r.modelName),
+                        arm = \(r.arm), updated_at = \(now), reasons = \(r.reasons),
+                        page_views_30d = COALESCE(\(f?.pageViews30d), page_views_30d),
+                        pricing_views_30d = COALESCE(\(f?.pricingViews30d), pricing_views_30d),
+                        cancel_views_30d = COALESCE(\(f?.cancelViews30d), cancel_views_30d),
+                        support_calls_30d = COALESCE(\(f?.supportCalls30d), support_calls_30d),
+                        complaints_30d = COALESCE(\(f?.complaints30d), complaints_30d),
+                        days_since_last_visit = COALESCE(\(f?.daysSinceLastVisit), days_since_last_visit),
+                        features_as_of = COALESCE(\(r.featuresAsOf.map { Timestamp.format(millis: $0) }), features_as_of)
+                    WHERE customer_id = \(r.customerID) AND updated_at IS NOT DISTINCT FROM \(e.updatedAt)
+                      AND churn_score IS NOT DISTINCT FROM \(e.churnScore) AND model_version IS NOT DISTINCT FROM \(e.modelVersion)
+                      AND features_as_of IS NOT DISTINCT FROM \(e.featuresAsOf)
+                    RETURNING customer_id
+                    """, logger: logger)
+                for try await id in rows.decode(String.self) { done.append(id) }
+            }
+            return done
+        }
+    }
+
     /// SQLite reads a negative LIMIT as "no limit"; PostgreSQL's equivalent is LIMIT NULL.
     static func limit(_ n: Int) -> Int? { n < 0 ? nil : n }
 

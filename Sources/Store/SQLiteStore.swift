@@ -259,6 +259,56 @@ public final class SQLiteStore: EngineStore {
         }
     }
 
+    public func profilePage(after: String?, limit: Int) async throws -> [StoredProfileRow] {
+        try await read("read profiles") { db in
+            let rows = try Row.fetchAll(db, sql: "SELECT \(SchemaMigrations.profileColumns), rolling_state FROM profiles WHERE customer_id > ? ORDER BY customer_id LIMIT ?",
+                                        arguments: [after ?? "", limit])
+            return try rows.map { r in
+                let row = Self.profileRow(r)
+                let blob: Data? = r["rolling_state"]
+                let state = try blob.map { try RollingState(decoding: $0) } ?? RollingState()
+                let attributes = StaticAttributes(tenureDays: row.tenure_days, plan: row.plan, monthlyCharges: row.monthly_charges)
+                return StoredProfileRow(row: row, profile: Profile(customerID: row.customer_id, attributes: attributes, state: state))
+            }
+        }
+    }
+
+    public func attributeReferences() async throws -> AttributeReferences? {
+        try await read("read attribute references") { db in
+            let n = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM profiles") ?? 0
+            guard n > 0 else { return nil }
+            func median(_ column: String) throws -> Double {
+                let middle = try Double.fetchAll(db, sql: "SELECT \(column) FROM profiles ORDER BY \(column) LIMIT ? OFFSET ?", arguments: [2 - n % 2, (n - 1) / 2])
+                return middle.reduce(0, +) / Double(max(1, middle.count))
+            }
+            let plan = try String.fetchOne(db, sql: "SELECT plan FROM profiles GROUP BY plan ORDER BY COUNT(*) DESC, plan ASC LIMIT 1") ?? "basic"
+            return AttributeReferences(tenureDays: try median("tenure_days"), plan: plan, monthlyCharges: try median("monthly_charges"))
+        }
+    }
+
+    public func rewriteScores(_ rewrites: [ScoreRewrite]) async throws -> [String] {
+        guard !rewrites.isEmpty else { return [] }
+        let now = Timestamp.format(millis: Int64(Date().timeIntervalSince1970 * 1000))
+        return try await run("rewrite scores") { db in
+            var done: [String] = []
+            for r in rewrites {
+                let e = r.expected
+                var sets = "churn_score = ?, model_version = ?, model_name = ?, arm = ?, updated_at = ?, reasons = ?"
+                var arguments: StatementArguments = [r.churnScore, r.modelVersion, r.modelName, r.arm, now, r.reasons]
+                if let f = r.features {
+                    sets += ", page_views_30d = ?, pricing_views_30d = ?, cancel_views_30d = ?, support_calls_30d = ?, complaints_30d = ?, days_since_last_visit = ?, features_as_of = ?"
+                    arguments += [f.pageViews30d, f.pricingViews30d, f.cancelViews30d, f.supportCalls30d, f.complaints30d, f.daysSinceLastVisit,
+                                  r.featuresAsOf.map { Timestamp.format(millis: $0) }]
+                }
+                arguments += [r.customerID, e.updatedAt, e.churnScore, e.modelVersion, e.featuresAsOf]
+                try db.execute(sql: "UPDATE profiles SET \(sets) WHERE customer_id = ? AND updated_at IS ? AND churn_score IS ? AND model_version IS ? AND features_as_of IS ?",
+                               arguments: arguments)
+                if db.changesCount == 1 { done.append(r.customerID) }
+            }
+            return done
+        }
+    }
+
     public func profileRow(_ customerID: String) async throws -> ProfileRow? {
         try await read("read profile") { db in
             try Row.fetchOne(db, sql: "SELECT \(SchemaMigrations.profileColumns) FROM profiles WHERE customer_id = ?", arguments: [customerID]).map(Self.profileRow)

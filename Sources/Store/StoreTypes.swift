@@ -177,6 +177,15 @@ public protocol EngineStore: Sendable {
     func deleteOutbox(_ ids: [String]) async throws
     /// The stored rows of these customers (unknown ids are left out).
     func profileRows(_ ids: [String]) async throws -> [ProfileRow]
+    /// Up to `limit` stored profiles with `customer_id` after `after` (nil: from the first), in
+    /// `customer_id` order (byte order): a resumable scan for rescoring.
+    func profilePage(after: String?, limit: Int) async throws -> [StoredProfileRow]
+    /// The CRM population's reference attributes for score reasons (CONTRACT §6): medians of
+    /// `tenure_days` and `monthly_charges`, the most frequent `plan` (ties by name); nil without profiles.
+    func attributeReferences() async throws -> AttributeReferences?
+    /// Rewrites scores (and, for an as-of rescore, features) of rows that still hold what the rescore
+    /// read (`expected`): a row the stream changed since is left alone. Returns the ids rewritten.
+    func rewriteScores(_ rewrites: [ScoreRewrite]) async throws -> [String]
     /// Adds counter increments and advances offsets in ONE transaction (same fencing).
     func commitCounters(_ delta: CounterDelta, offsets: [OffsetAdvance], scope: OffsetScope) async throws
     /// The stored next offsets of a subscriber.
@@ -257,5 +266,71 @@ extension EngineStore {
     /// Commits a batch with nothing to publish.
     public func commitProfiles(_ updates: [ProfileUpdate], offsets: [OffsetAdvance], scope: OffsetScope) async throws {
         try await commitProfiles(updates, offsets: offsets, scope: scope, outbox: nil, acknowledged: [])
+    }
+}
+
+/// A stored profile: its row and its rolling state.
+public struct StoredProfileRow: Sendable {
+    /// The row's columns.
+    public var row: ProfileRow
+    /// The profile (static attributes and rolling state).
+    public var profile: Profile
+
+    public init(row: ProfileRow, profile: Profile) {
+        self.row = row
+        self.profile = profile
+    }
+}
+
+/// A conditional rewrite of a stored score: applied only while the row still holds `expected`.
+public struct ScoreRewrite: Sendable {
+    /// The row as the rescore read it: `updated_at`, `churn_score`, `model_version`, `features_as_of`.
+    public struct Expected: Sendable {
+        public var updatedAt: String?
+        public var churnScore: Double?
+        public var modelVersion: String?
+        public var featuresAsOf: String?
+        public init(_ row: ProfileRow) {
+            updatedAt = row.updated_at
+            churnScore = row.churn_score
+            modelVersion = row.model_version
+            featuresAsOf = row.features_as_of
+        }
+    }
+    public var customerID: String
+    public var expected: Expected
+    public var churnScore: Double
+    public var modelVersion: String
+    public var modelName: String
+    public var arm: String
+    /// New feature columns and their as-of time (ms) for an as-of rescore; nil keeps them.
+    public var features: FeatureVector?
+    public var featuresAsOf: Int64?
+    public var reasons: String?
+
+    public init(customerID: String, expected: Expected, churnScore: Double, modelVersion: String, modelName: String, arm: String,
+                features: FeatureVector? = nil, featuresAsOf: Int64? = nil, reasons: String? = nil) {
+        self.customerID = customerID
+        self.expected = expected
+        self.churnScore = churnScore
+        self.modelVersion = modelVersion
+        self.modelName = modelName
+        self.arm = arm
+        self.features = features
+        self.featuresAsOf = featuresAsOf
+        self.reasons = reasons
+    }
+}
+
+/// Reference values of the static attributes for score reasons (CONTRACT §6): the medians (the mean of
+/// the two middle values for an even count) and the most frequent plan of the stored profiles.
+public struct AttributeReferences: Sendable, Equatable {
+    public var tenureDays: Double
+    public var plan: String
+    public var monthlyCharges: Double
+    public init(tenureDays: Double, plan: String, monthlyCharges: Double) {
+        self.tenureDays = tenureDays
+        self.plan = plan
+        self.monthlyCharges = monthlyCharges
     }
 }

@@ -11,7 +11,10 @@ struct ScoreCommand: ParsableCommand {
     )
 
     @Option(help: "The PMML model.")
-    var model: String
+    var model: String?
+
+    @Option(help: "A model-set file (CONTRACT §5): `probability` is the champion's, plus a `probability_<name>` column per model.")
+    var models: String?
 
     @Option(help: "Input CSV (RFC 4180) with a header of raw field names; an empty cell is a missing value.")
     var input: String
@@ -20,11 +23,24 @@ struct ScoreCommand: ParsableCommand {
     var output: String?
 
     func run() throws {
-        let compiled: CompiledModel
-        do {
-            compiled = try CompiledModel.load(contentsOf: URL(fileURLWithPath: model))
-        } catch {
-            printError("streamscore score: model '\(model)': \(error)")
+        let scorer: CSVBatchScorer
+        switch (model, models) {
+        case (let model?, nil):
+            do {
+                scorer = CSVBatchScorer(model: try CompiledModel.load(contentsOf: URL(fileURLWithPath: model)))
+            } catch {
+                printError("streamscore score: model '\(model)': \(error)")
+                throw ExitCode(2)
+            }
+        case (nil, let models?):
+            do {
+                scorer = CSVBatchScorer(set: try ModelSet.load(file: URL(fileURLWithPath: models)))
+            } catch {
+                printError("streamscore score: \(error)")
+                throw ExitCode(2)
+            }
+        default:
+            printError("streamscore score: give one of --model PATH or --models FILE")
             throw ExitCode(2)
         }
         guard FileManager.default.isReadableFile(atPath: input) else {
@@ -44,7 +60,7 @@ struct ScoreCommand: ParsableCommand {
         let progress = Progress(label: "scored")
         var rowErrors = 0
         do {
-            let rows = try CSVBatchScorer(model: compiled).run(input: URL(fileURLWithPath: input), output: out,
+            let rows = try scorer.run(input: URL(fileURLWithPath: input), output: out,
                                                                progress: { progress.update($0, of: 0) },
                                                                onRowError: { row, error in
                                                                    rowErrors += 1
