@@ -78,12 +78,23 @@ let package = Package(
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "Metrics", package: "swift-metrics"),
             ],
+            resources: [.copy("Resources/dashboard.html")],
+            swiftSettings: settings
+        ),
+        .target(name: "ProcessSupport", swiftSettings: settings),
+        .target(
+            name: "Bench",
+            dependencies: [
+                "Kafka", "Events", "Features", "Scoring", "Store", "Pipeline", "ProcessSupport",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+            ],
             swiftSettings: settings
         ),
         .executableTarget(
             name: "StreamScoreCLI",
             dependencies: [
-                "Kafka", "Events", "Features", "Scoring", "Store", "Pipeline", "HTTPAPI",
+                "Kafka", "Events", "Features", "Scoring", "Store", "Pipeline", "HTTPAPI", "Bench",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "HummingbirdTLS", package: "hummingbird"),
@@ -95,7 +106,7 @@ let package = Package(
         ),
         .target(
             name: "TestSupport",
-            dependencies: ["Kafka", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["ProcessSupport", .product(name: "Logging", package: "swift-log")],
             path: "Tests/TestSupport",
             swiftSettings: settings
         ),

@@ -49,7 +49,7 @@ public enum HTTPAPI {
         router.get("/healthz") { _, _ in "ok" }
 
         router.get("/readyz") { _, _ -> Response in
-            let (ready, body) = readiness(engine)
+            let (ready, body) = try readiness(engine)
             guard ready else {
                 return Response(status: .serviceUnavailable, headers: [.contentType: "application/json"],
                                 body: .init(byteBuffer: ByteBuffer(string: body)))
@@ -57,9 +57,10 @@ public enum HTTPAPI {
             return Response(status: .ok, headers: [.contentType: "text/plain; charset=utf-8"], body: .init(byteBuffer: ByteBuffer(string: "ready")))
         }
 
+        // Read here, once, so that a missing page fails start-up rather than the first visit.
+        let page = ByteBuffer(string: DashboardPage.html)
         router.get("/") { _, _ -> Response in
-            Response(status: .ok, headers: [.contentType: "text/html; charset=utf-8"],
-                     body: .init(byteBuffer: ByteBuffer(string: DashboardPage.html)))
+            Response(status: .ok, headers: [.contentType: "text/html; charset=utf-8"], body: .init(byteBuffer: page))
         }
 
         let metrics = security.metricsToken.map { router.group().add(middleware: BearerAuthMiddleware(token: BearerToken($0))) } ?? router.group()
@@ -73,7 +74,7 @@ public enum HTTPAPI {
         let api = security.apiToken.map { router.group().add(middleware: BearerAuthMiddleware(token: BearerToken($0))) } ?? router.group()
         let scoring = InFlightLimit(limit: security.maxInFlightScores)
 
-        api.get("/status") { _, _ in json(statusJSON(engine)) }
+        api.get("/status") { _, _ in try json(statusDocument(engine)) }
 
         api.get("/profiles/:customer_id") { _, context -> Response in
             // Path parameters arrive percent-encoded (`/profiles/a%20b` is customer `a b`).
@@ -84,25 +85,25 @@ public enum HTTPAPI {
             guard let row = try await engine.store.profileRow(id) else {
                 throw HTTPError(.notFound, message: "no profile for customer_id \(id)")
             }
-            return json(profileJSON(row))
+            return try json(ProfileDocument(row))
         }
 
         api.get("/counters/pages") { request, _ -> Response in
             let top = try intParameter(request, "top", default: 20, range: 1...10_000)
             let pages = try await engine.store.pageCounts(top: top)
-            return json("[" + pages.map { "{\"page\":\(jsonString($0.page)),\"count\":\($0.count)}" }.joined(separator: ",") + "]")
+            return try json(pages.map { PageCountDocument(page: $0.page, count: $0.count) })
         }
 
         api.get("/counters/types") { _, _ -> Response in
             let types = try await engine.store.typeCounts().sorted { $0.key < $1.key }
-            return json("{" + types.map { "\(jsonString($0.key)):\($0.value)" }.joined(separator: ",") + "}")
+            return try json(OrderedObject(types.map { (key: $0.key, value: $0.value) }))
         }
 
         api.get("/counters/minutes") { request, _ -> Response in
             let from = try timeParameter(request, "from")
             let to = try timeParameter(request, "to")
             let minutes = try await engine.store.minuteCounts(from: from, to: to)
-            return json("[" + minutes.map { "{\"minute\":\"\(Timestamp.format(millis: $0.minute))\",\"count\":\($0.count)}" }.joined(separator: ",") + "]")
+            return try json(minutes.map { MinuteCountDocument(minute: Timestamp.format(millis: $0.minute), count: $0.count) })
         }
 
         api.post("/score") { request, _ -> Response in
@@ -118,12 +119,13 @@ public enum HTTPAPI {
                     }
                     member = named
                 }
+                let p: Double
                 do {
-                    let p = try member.model.score(member.model.makeRow(values))
-                    return json("{\"probability\":\(jsonNumber(p)),\"model_name\":\(jsonString(member.name)),\"model_version\":\(jsonString(member.model.version))}")
+                    p = try member.model.score(member.model.makeRow(values))
                 } catch {
                     throw HTTPError(.badRequest, message: "cannot score: \(error)")
                 }
+                return try json(ScoreDocument(probability: p, modelName: member.name, modelVersion: member.model.version))
             }
         }
 
@@ -159,18 +161,11 @@ public enum HTTPAPI {
         }
 
         api.get("/models") { _, _ -> Response in
-            json(modelsJSON(engine))
+            try json(modelDocuments(engine))
         }
 
         api.get("/dashboard/summary") { _, _ -> Response in
-            async let count = engine.store.profileCount()
-            async let histogram = engine.store.scoreHistogram(bins: 20)
-            async let top = engine.store.topRisk(limit: 10)
-            let (n, h, t) = try await (count, histogram, top)
-            let risk = t.map { r in
-                "{\"customer_id\":\(jsonString(r.customer_id)),\"churn_score\":\(r.churn_score.map(jsonNumber) ?? "null"),\"plan\":\(jsonString(r.plan)),\"tenure_days\":\(r.tenure_days),\"cancel_views_30d\":\(r.cancel_views_30d),\"complaints_30d\":\(r.complaints_30d),\"scored_at\":\(r.scored_at.map(jsonString) ?? "null")}"
-            }
-            return json("{\"profiles\":\(n),\"scored\":\(h.reduce(0, +)),\"score_histogram\":[\(h.map(String.init).joined(separator: ","))],\"top_risk\":[\(risk.joined(separator: ","))]}")
+            try await json(summary(engine))
         }
         return router
     }
@@ -188,55 +183,81 @@ public enum HTTPAPI {
         do {
             let score = try OnDemandScore.score(customerID: id, features: features, featuresAsOf: asOf, set: engine.models.currentSet,
                                                 population: population, reasons: engine.reasons)
-            return json(score.json)
+            return try json(OnDemandDocument(score))
         } catch let error as ScoringError {
             throw HTTPError(.badRequest, message: "cannot score: \(error)")
         }
     }
 
+    /// Customers in the dashboard summary's `top_risk`.
+    static let topRiskCount = 20
+
+    /// The `/dashboard/summary` document: profile and score counts, the 20-bin score histogram and the
+    /// customers most at risk with their model, arm and reasons (the stored `reasons` column, or, when it
+    /// is null, computed now from the stored features with the customer's arm's model).
+    static func summary(_ engine: EngineContext) async throws -> SummaryDocument {
+        async let count = engine.store.profileCount()
+        async let histogram = engine.store.scoreHistogram(bins: 20)
+        async let top = engine.store.topRisk(limit: topRiskCount)
+        let (n, h, rows) = try await (count, histogram, top)
+        let set = engine.models.currentSet
+        let population = rows.contains { storedReasons($0.reasons) == nil } ? try await engine.references.current() : nil
+        let risk = rows.map { r in
+            SummaryDocument.Risk(customerID: r.customer_id, churnScore: r.churn_score, plan: r.plan, tenureDays: r.tenure_days,
+                                 cancelViews30d: r.cancel_views_30d, complaints30d: r.complaints_30d, scoredAt: r.scored_at,
+                                 modelName: r.model_name, modelVersion: r.model_version, arm: r.arm,
+                                 reasons: riskReasons(r, set: set, population: population, k: engine.reasons))
+        }
+        return SummaryDocument(profiles: n, scored: h.reduce(0, +), scoreHistogram: h, topRisk: risk)
+    }
+
+    /// A stored row's reasons: the `reasons` column when it holds a JSON array, else `OnDemandScore`
+    /// over the row's stored features (as of `features_as_of`); nil when the model cannot score them.
+    static func riskReasons(_ r: ProfileRow, set: ModelSet, population: AttributeReferences?, k: Int) -> SummaryDocument.Reasons? {
+        if let stored = storedReasons(r.reasons) { return .stored(stored) }
+        guard let score = try? OnDemandScore.score(customerID: r.customer_id, features: r.features,
+                                                   featuresAsOf: r.features_as_of.flatMap(Timestamp.parse), set: set,
+                                                   population: population, reasons: k) else { return nil }
+        return .computed(score.reasons.map(ReasonDocument.init))
+    }
+
     /// Whether every subscriber makes progress, and otherwise the JSON reason: per subscriber and stage,
     /// the error that stalls it (`{"ready":false,"reasons":[{"subscriber","stage","error"}]}`).
-    public static func readiness(_ engine: EngineContext) -> (ready: Bool, body: String) {
-        var reasons: [String] = []
+    public static func readiness(_ engine: EngineContext) throws -> (ready: Bool, body: String) {
+        var reasons: [ReadinessDocument.Reason] = []
         for s in engine.subscribers {
             let snap = s.snapshot
             if !snap.everAssigned {
-                reasons.append("{\"subscriber\":\(jsonString(s.name)),\"stage\":\"assign\",\"error\":\"no partitions assigned yet\"}")
+                reasons.append(.init(subscriber: s.name, stage: "assign", error: "no partitions assigned yet"))
             }
             for (stage, error) in snap.stalls.sorted(by: { $0.key < $1.key }) {
-                reasons.append("{\"subscriber\":\(jsonString(s.name)),\"stage\":\(jsonString(stage)),\"error\":\(jsonString(error))}")
+                reasons.append(.init(subscriber: s.name, stage: stage, error: error))
             }
         }
-        return (reasons.isEmpty, "{\"ready\":\(reasons.isEmpty),\"reasons\":[\(reasons.joined(separator: ","))]}")
+        return (reasons.isEmpty, try CanonicalJSONEncoder().encode(ReadinessDocument(ready: reasons.isEmpty, reasons: reasons)))
     }
 
     /// The `/status` document.
-    public static func statusJSON(_ engine: EngineContext) -> String {
-        let subs = engine.subscribers.map { s -> String in
+    static func statusDocument(_ engine: EngineContext) -> StatusDocument {
+        let subscribers = engine.subscribers.map { s in
             let snap = s.snapshot
-            return "{\"name\":\(jsonString(s.name)),\"group\":\(jsonString(s.group)),\"assigned_partitions\":[\(snap.assignedPartitions.map(String.init).joined(separator: ","))],\"processed\":\(snap.processed),\"malformed\":\(snap.malformed),\"lag\":\(snap.lag),\"scored\":\(snap.scored),\"lost_to_retention\":\(snap.lostToRetention)}"
+            return StatusDocument.Subscriber(name: s.name, group: s.group, assignedPartitions: snap.assignedPartitions,
+                                             processed: snap.processed, malformed: snap.malformed, lag: snap.lag,
+                                             scored: snap.scored, lostToRetention: snap.lostToRetention)
         }
-        let model = engine.models.current
-        return "{\"subscribers\":[\(subs.joined(separator: ","))],\"model\":{\"version\":\(jsonString(model.version)),\"path\":\(jsonString(engine.models.path))}}"
+        return StatusDocument(subscribers: subscribers, model: .init(version: engine.models.current.version, path: engine.models.path))
     }
 
     /// The `GET /models` document (CONTRACT §5), plus each model's 10-bin probability histogram and the
     /// last reload error (null when the last reload succeeded).
-    public static func modelsJSON(_ engine: EngineContext) -> String {
-        let set = engine.models.currentSet
-        let reloadError = engine.models.lastError.map(jsonString) ?? "null"
-        let items = set.members.map { m -> String in
+    static func modelDocuments(_ engine: EngineContext) -> [ModelDocument] {
+        let reloadError = engine.models.lastError
+        return engine.models.currentSet.members.map { m in
             let f = engine.modelStats.figures(m.name)
-            return "{\"name\":\(jsonString(m.name)),\"role\":\"\(m.role.rawValue)\",\"percent\":\(m.percent.map(String.init) ?? "null"),\"model_version\":\(jsonString(m.model.version)),\"path\":\(jsonString(m.path)),\"sha256\":\(jsonString(m.model.sha256)),\"scored\":\(f.scored),\"served\":\(f.served),\"mean_probability\":\(f.mean.map(jsonNumber) ?? "null"),\"histogram\":[\(f.histogram.map(String.init).joined(separator: ","))],\"reload_error\":\(reloadError)}"
+            return ModelDocument(name: m.name, role: m.role.rawValue, percent: m.percent, modelVersion: m.model.version, path: m.path,
+                                 sha256: m.model.sha256, scored: f.scored, served: f.served, meanProbability: f.mean,
+                                 histogram: f.histogram, reloadError: reloadError)
         }
-        return "[" + items.joined(separator: ",") + "]"
-    }
-
-    /// A profile row as JSON, every column present (null where unset).
-    public static func profileJSON(_ r: ProfileRow) -> String {
-        func opt(_ d: Double?) -> String { d.map(jsonNumber) ?? "null" }
-        func opt(_ s: String?) -> String { s.map(jsonString) ?? "null" }
-        return "{\"customer_id\":\(jsonString(r.customer_id)),\"tenure_days\":\(r.tenure_days),\"plan\":\(jsonString(r.plan)),\"monthly_charges\":\(jsonNumber(r.monthly_charges)),\"churn_score\":\(opt(r.churn_score)),\"model_version\":\(opt(r.model_version)),\"model_name\":\(opt(r.model_name)),\"arm\":\(opt(r.arm)),\"scored_at\":\(opt(r.scored_at)),\"updated_at\":\(opt(r.updated_at)),\"features_as_of\":\(opt(r.features_as_of)),\"page_views_30d\":\(r.page_views_30d),\"pricing_views_30d\":\(r.pricing_views_30d),\"cancel_views_30d\":\(r.cancel_views_30d),\"support_calls_30d\":\(r.support_calls_30d),\"complaints_30d\":\(r.complaints_30d),\"days_since_last_visit\":\(jsonNumber(r.days_since_last_visit)),\"reasons\":\(r.reasons ?? "null")}"
     }
 
     /// Parses a `POST /score` body: a JSON object of raw model fields.
@@ -272,13 +293,12 @@ public enum HTTPAPI {
         return t
     }
 
-    static func json(_ text: String) -> Response {
-        Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: text)))
+    /// A 200 answer with `document` as JSON (`CanonicalJSONEncoder`).
+    static func json<T: Encodable>(_ document: T) throws -> Response {
+        Response(status: .ok, headers: [.contentType: "application/json"],
+                 body: .init(byteBuffer: ByteBuffer(string: try CanonicalJSONEncoder().encode(document))))
     }
 }
-
-func jsonString(_ s: String) -> String { JSONText.string(s) }
-func jsonNumber(_ d: Double) -> String { JSONText.number(d) }
 
 /// One raw model field of a `POST /score` body.
 struct ScoreInput: Decodable {

@@ -24,6 +24,8 @@ public struct SubscriberSettings: Sendable {
     public var scoresTopic: String = "churn-scores"
     /// The prediction-log topic (CONTRACT §5); nil turns the log off.
     public var predictionLogTopic: String? = "predictions"
+    /// Reasons stored and published with each score (`--reasons K`, CONTRACT §6); 0 for none.
+    public var reasons: Int = 0
     /// Most events per batch (consumer batch = scorer batch).
     public var batchSize: Int = 5_000
     /// Longest wait for a batch to fill.
@@ -100,6 +102,8 @@ public final class PredictionSubscriber: Service, Sendable {
     private let filter: EventFilter
     private let enricher: ProfileEnricher
     private let scorer: BatchedScorer
+    private let references: AttributeReferenceCache
+    private let reasons: Int
     private let writer: ProfileWriter
     private let tracker: OffsetTracker
     private let lagGauges: LagGauges
@@ -134,6 +138,8 @@ public final class PredictionSubscriber: Service, Sendable {
         maxInFlightBatches = settings.maxInFlightBatches
         filter = EventFilter(producer: producer, dlqTopic: settings.effectiveDLQTopic, status: status, logger: logger)
         scorer = BatchedScorer(registry: registry, stats: modelStats, logger: logger)
+        references = AttributeReferenceCache(store: store)
+        reasons = settings.reasons
         writer = ProfileWriter(store: store, producer: producer, scoresTopic: settings.scoresTopic, predictionLogTopic: settings.predictionLogTopic,
                                registry: registry, scope: scope, tracker: tracker, status: status, logger: logger)
         var consumerSettings = KafkaConsumerSettings(topic: settings.topic, groupID: group)
@@ -157,6 +163,10 @@ public final class PredictionSubscriber: Service, Sendable {
                                      onEvent: { status.handle($0) },
                                      transform: { DecodedMessage.decode($0, deadLetterLimit: dlqLimit) })
     }
+
+    /// Drops these customers from the enrichment cache, so their next event reads the stored profile
+    /// (static attributes changed by the CRM).
+    public func forgetCached(_ customerIDs: [String]) async { await enricher.forget(customerIDs) }
 
     /// The most records the consumer ever buffered (bounded by `maxBufferedRecords`).
     public var peakBufferedRecords: Int { consumer.peakBufferedRecords }
@@ -203,7 +213,10 @@ public final class PredictionSubscriber: Service, Sendable {
             group.addTask {
                 do {
                     for try await var batch in toScorer {
-                        self.scorer.score(&batch)
+                        // The population's references for reasons (read at most once a minute; without them the
+                        // contract's fallbacks apply).
+                        let population = self.reasons > 0 ? try? await self.references.current() : nil
+                        self.scorer.score(&batch, reasons: self.reasons, population: population)
                         await toCommitter.send(batch)
                     }
                     toCommitter.finish()

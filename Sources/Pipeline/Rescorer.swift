@@ -29,11 +29,14 @@ public struct Rescorer: Sendable {
     let producer: KafkaProducer?
     let scoresTopic: String
     let pageSize: Int
+    /// Reasons written with each rewritten score (0: keep the stored ones).
+    let reasons: Int
     let logger: Logger
 
     /// Creates a rescorer; `producer` nil writes the store only.
     public init(store: any EngineStore, registry: ModelRegistry, producer: KafkaProducer?, scoresTopic: String = "churn-scores",
-                pageSize: Int = 2_000, logger: Logger) {
+                pageSize: Int = 2_000, reasons: Int = 0, logger: Logger) {
+        self.reasons = reasons
         self.store = store
         self.registry = registry
         self.producer = producer
@@ -49,24 +52,13 @@ public struct Rescorer: Sendable {
         var result = Result()
         var after: String?
         let started = ContinuousClock.now
+        let population = reasons > 0 ? try await store.attributeReferences() : nil
         while !Task.isCancelled {
             let page = try await store.profilePage(after: after, limit: pageSize)
             guard let last = page.last else { break }
             after = last.row.customer_id
             result.read += page.count
-            let rewrites = self.rewrites(page, asOf: asOf)
-            if !rewrites.isEmpty {
-                let done = Set(try await store.rewriteScores(rewrites))
-                result.rewritten += done.count
-                result.skippedNewer += rewrites.count - done.count
-                if let producer, !done.isEmpty {
-                    let messages = rewrites.filter { done.contains($0.customerID) }.map { r in
-                        let scoredAt = page.first { $0.row.customer_id == r.customerID }?.row.scored_at ?? ""
-                        return ProducerMessage(topic: scoresTopic, key: Array(r.customerID.utf8), value: Array(Self.scoreJSON(r, scoredAt: scoredAt).utf8))
-                    }
-                    try await producer.send(messages)
-                }
-            }
+            try await apply(page, asOf: asOf, population: population, into: &result)
             progress(result)
             if let rate, rate > 0 {
                 let due = started + .seconds(Double(result.read) / rate)
@@ -76,11 +68,44 @@ public struct Rescorer: Sendable {
         return result
     }
 
+    /// Re-scores these customers' stored rows (the CRM changed their static attributes).
+    @discardableResult
+    public func run(customerIDs: [String]) async throws -> Result {
+        var result = Result()
+        let population = reasons > 0 ? try await store.attributeReferences() : nil
+        // Only scored rows: a customer the stream never scored keeps having no score.
+        let rows = try await store.profileRows(customerIDs).filter { $0.churn_score != nil }
+        result.read = rows.count
+        let page = rows.map { row in
+            StoredProfileRow(row: row, profile: Profile(customerID: row.customer_id,
+                                                         attributes: StaticAttributes(tenureDays: row.tenure_days, plan: row.plan, monthlyCharges: row.monthly_charges)))
+        }
+        try await apply(page, asOf: nil, population: population, into: &result)
+        return result
+    }
+
+    private func apply(_ page: [StoredProfileRow], asOf: Int64?, population: AttributeReferences?, into result: inout Result) async throws {
+        let rewrites = self.rewrites(page, asOf: asOf, population: population)
+        guard !rewrites.isEmpty else { return }
+        let done = Set(try await store.rewriteScores(rewrites))
+        result.rewritten += done.count
+        result.skippedNewer += rewrites.count - done.count
+        if let producer, !done.isEmpty {
+            let messages = rewrites.filter { done.contains($0.customerID) }.map { r in
+                let scoredAt = page.first { $0.row.customer_id == r.customerID }?.row.scored_at ?? ""
+                return ProducerMessage(topic: scoresTopic, key: Array(r.customerID.utf8), value: Array(Self.scoreJSON(r, scoredAt: scoredAt).utf8))
+            }
+            try await producer.send(messages)
+        }
+    }
+
     /// The rewrites of a page: rows whose served score, model or (as of a time) features would change.
-    func rewrites(_ page: [StoredProfileRow], asOf: Int64?) -> [ScoreRewrite] {
+    func rewrites(_ page: [StoredProfileRow], asOf: Int64?, population: AttributeReferences? = nil) -> [ScoreRewrite] {
         let set = registry.currentSet
         let features = page.map { stored -> (FeatureVector, Int64?) in
-            guard let asOf, let newest = stored.profile.asOf, asOf > newest else { return (stored.row.features, nil) }
+            // Never backwards: T must be after the newest event and after the time the stored features are as of.
+            let storedAsOf = stored.row.features_as_of.flatMap(Timestamp.parse)
+            guard let asOf, let newest = stored.profile.asOf, asOf > max(newest, storedAsOf ?? newest) else { return (stored.row.features, nil) }
             return (stored.profile.features(asOf: asOf), asOf)
         }
         let probabilities = SetScoring.probabilities(set, features.map(\.0))
@@ -95,12 +120,15 @@ public struct Rescorer: Sendable {
             if unchanged { continue }
             out.append(ScoreRewrite(customerID: stored.row.customer_id, expected: .init(stored.row), churnScore: p,
                                     modelVersion: served.member.model.version, modelName: served.member.name, arm: served.arm.rawValue,
-                                    features: featuresAsOf == nil ? nil : vector, featuresAsOf: featuresAsOf, reasons: stored.row.reasons))
+                                    features: featuresAsOf == nil ? nil : vector, featuresAsOf: featuresAsOf,
+                                    reasons: reasons > 0 ? ScoreReasons.json(ScoreReasons.reasons(model: served.member.model, features: vector, probability: p,
+                                                                                                  population: population, k: reasons))
+                                                         : stored.row.reasons))
         }
         return out
     }
 
     static func scoreJSON(_ r: ScoreRewrite, scoredAt: String) -> String {
-        "{\"customer_id\":\(jsonString(r.customerID)),\"churn_score\":\(jsonNumber(r.churnScore)),\"model_version\":\(jsonString(r.modelVersion)),\"model_name\":\(jsonString(r.modelName)),\"arm\":\(jsonString(r.arm)),\"scored_at\":\(jsonString(scoredAt))}"
+        "{\"customer_id\":\(jsonString(r.customerID)),\"churn_score\":\(jsonNumber(r.churnScore)),\"model_version\":\(jsonString(r.modelVersion)),\"model_name\":\(jsonString(r.modelName)),\"arm\":\(jsonString(r.arm)),\"scored_at\":\(jsonString(scoredAt))\(r.reasons.map { ",\"reasons\":\($0)" } ?? "")}"
     }
 }

@@ -252,6 +252,11 @@ actor ProfileEnricher {
         return EnrichedBatch(filtered: batch, updates: updates)
     }
 
+    /// Drops customers from the cache (their static attributes changed in the store).
+    func forget(_ ids: [String]) {
+        for id in ids { cache.removeValue(forKey: id) }
+    }
+
     /// Evicts profiles whose last change is committed, until the cache is back under 90% of capacity.
     private func evictIfNeeded() {
         guard cache.count > capacity else { return }
@@ -282,7 +287,7 @@ struct BatchedScorer: Sendable {
         self.logger = logger
     }
 
-    func score(_ batch: inout EnrichedBatch) {
+    func score(_ batch: inout EnrichedBatch, reasons: Int = 0, population: AttributeReferences? = nil) {
         guard !batch.updates.isEmpty else { return }
         let started = ContinuousClock.now
         let set = registry.currentSet
@@ -307,6 +312,10 @@ struct BatchedScorer: Sendable {
             batch.updates[i].modelVersion = member.model.version
             batch.updates[i].modelName = member.name
             batch.updates[i].arm = arm.rawValue
+            if reasons > 0 {
+                batch.updates[i].reasons = ScoreReasons.json(ScoreReasons.reasons(model: member.model, features: batch.updates[i].features,
+                                                                                   probability: p, population: population, k: reasons))
+            }
         }
         batch.scoredBy = set
         batch.probabilities = probabilities
@@ -355,8 +364,11 @@ final class ProfileWriter: Sendable {
     }
 
     /// One churn-scores message (CONTRACT §2, §5).
-    func scoreMessage(customerID id: String, score: Double, modelVersion: String, modelName: String, arm: String, scoredAt: String) -> ProducerMessage {
-        let json = "{\"customer_id\":\(jsonString(id)),\"churn_score\":\(jsonNumber(score)),\"model_version\":\(jsonString(modelVersion)),\"model_name\":\(jsonString(modelName)),\"arm\":\(jsonString(arm)),\"scored_at\":\(jsonString(scoredAt))}"
+    func scoreMessage(customerID id: String, score: Double, modelVersion: String, modelName: String, arm: String, scoredAt: String,
+                      reasons: String? = nil) -> ProducerMessage {
+        var json = "{\"customer_id\":\(jsonString(id)),\"churn_score\":\(jsonNumber(score)),\"model_version\":\(jsonString(modelVersion)),\"model_name\":\(jsonString(modelName)),\"arm\":\(jsonString(arm)),\"scored_at\":\(jsonString(scoredAt))"
+        if let reasons { json += ",\"reasons\":\(reasons)" }
+        json += "}"
         return ProducerMessage(topic: scoresTopic, key: Array(id.utf8), value: Array(json.utf8))
     }
 
@@ -370,7 +382,8 @@ final class ProfileWriter: Sendable {
             let id = u.profile.customerID
             let scoredAt = u.scoredAt.map { Timestamp.format(millis: $0) } ?? ""
             let name = u.modelName ?? ""
-            out.append(scoreMessage(customerID: id, score: score, modelVersion: u.modelVersion ?? "", modelName: name, arm: u.arm ?? "", scoredAt: scoredAt))
+            out.append(scoreMessage(customerID: id, score: score, modelVersion: u.modelVersion ?? "", modelName: name, arm: u.arm ?? "", scoredAt: scoredAt,
+                                    reasons: u.reasons))
             if let predictionLogTopic, let set = batch.scoredBy {
                 let value = SetScoring.logValue(customerID: id, scoredAt: scoredAt, servedBy: name, features: u.features, set: set,
                                                 probabilities: batch.probabilities, row: i)
@@ -390,7 +403,7 @@ final class ProfileWriter: Sendable {
         for (i, row) in rows.enumerated() {
             guard let score = row.churn_score else { continue }
             out.append(scoreMessage(customerID: row.customer_id, score: score, modelVersion: row.model_version ?? "",
-                                    modelName: row.model_name ?? "", arm: row.arm ?? "", scoredAt: row.scored_at ?? ""))
+                                    modelName: row.model_name ?? "", arm: row.arm ?? "", scoredAt: row.scored_at ?? "", reasons: row.reasons))
             if let predictionLogTopic {
                 let value = SetScoring.logValue(customerID: row.customer_id, scoredAt: row.scored_at ?? "", servedBy: row.model_name ?? "",
                                                 features: row.features, set: set, probabilities: probabilities, row: i)

@@ -1,6 +1,7 @@
 import Events
 import Features
 import Foundation
+import Synchronization
 import Logging
 import PostgresNIO
 
@@ -517,27 +518,88 @@ public final class PostgresStore: EngineStore {
         throw StoreError(.fenced, "offsets of \(scope.subscriber) on \(scope.topic)[\(stale.partition)] moved since they were read (expected \(stale.expected.map(String.init) ?? "none")): another instance owns the partition")
     }
 
-    public func importCustomers(_ customers: [CustomerRecord]) async throws {
-        guard !customers.isEmpty else { return }
+    /// - Returns: the ids of scored profiles whose static attributes changed (the trigger also tells the
+    /// running engines).
+    @discardableResult
+    public func importCustomers(_ customers: [CustomerRecord]) async throws -> [String] {
+        guard !customers.isEmpty else { return [] }
         let now = Timestamp.format(millis: Int64(Date().timeIntervalSince1970 * 1000))
         // As with SQLite's row-by-row upsert, the last row of an id wins.
         var last: [String: Int] = [:]
         for (i, c) in customers.enumerated() { last[c.customerID] = i }
         let rows = customers.indices.filter { last[customers[$0].customerID] == $0 }.map { customers[$0] }
-        try await transaction("import customers") { conn, logger in
+        return try await transaction("import customers") { conn, logger in
             var start = 0
+            var changed: [String] = []
             while start < rows.count {
                 let chunk = rows[start..<min(rows.count, start + 50_000)]
                 start += chunk.count
-                try await conn.query("""
-                    INSERT INTO profiles (customer_id, tenure_days, plan, monthly_charges, updated_at)
+                let result = try await conn.query("""
+                    INSERT INTO profiles AS p (customer_id, tenure_days, plan, monthly_charges, updated_at)
                     SELECT u.id, u.tenure, u.plan, u.charges, \(now)
                     FROM UNNEST(\(chunk.map(\.customerID))::text[], \(chunk.map(\.attributes.tenureDays))::bigint[],
                                 \(chunk.map(\.attributes.plan))::text[], \(chunk.map(\.attributes.monthlyCharges))::float8[]) AS u(id, tenure, plan, charges)
                     ON CONFLICT (customer_id) DO UPDATE SET tenure_days = excluded.tenure_days, plan = excluded.plan,
                     monthly_charges = excluded.monthly_charges, updated_at = excluded.updated_at
+                    WHERE p.tenure_days IS DISTINCT FROM excluded.tenure_days OR p.plan IS DISTINCT FROM excluded.plan
+                       OR p.monthly_charges IS DISTINCT FROM excluded.monthly_charges
+                    RETURNING p.customer_id, p.churn_score IS NOT NULL
                     """, logger: logger)
+                for try await (id, scored) in result.decode((String, Bool).self) where scored { changed.append(id) }
             }
+            return changed
+        }
+    }
+
+    public func setting(_ key: String) async throws -> String? {
+        try await read("read setting") { client, logger in
+            var value: String?
+            for try await v in try await client.query("SELECT value FROM engine_settings WHERE key = \(key)", logger: logger).decode(String.self) { value = v }
+            return value
+        }
+    }
+
+    public func setSetting(_ key: String, _ value: String) async throws {
+        let now = Timestamp.format(millis: Int64(Date().timeIntervalSince1970 * 1000))
+        try await read("write setting") { client, logger -> Void in
+            _ = try await client.query("""
+                INSERT INTO engine_settings (key, value, updated_at) VALUES (\(key), \(value), \(now))
+                ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at
+                """, logger: logger)
+        }
+    }
+
+    /// Runs until cancelled: calls `onChange` with the ids of customers whose static attributes changed
+    /// (the `profiles_attributes_changed` trigger's notifications, gathered for up to 100 ms), listening
+    /// again after a lost connection.
+    public func watchAttributeChanges(_ onChange: @escaping @Sendable ([String]) async -> Void) async {
+        let pending = PendingIDs()
+        let logger = self.logger
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask {
+                while !Task.isCancelled {
+                    try? await Task.sleep(for: .milliseconds(100))
+                    let ids = pending.take()
+                    if !ids.isEmpty { await onChange(Array(Set(ids))) }
+                }
+            }
+            group.addTask {
+                while !Task.isCancelled {
+                    do {
+                        try await self.client.withConnection { conn in
+                            try await conn.listen(on: "streamscore_attributes") { notifications in
+                                for try await n in notifications { pending.add(n.payload) }
+                            }
+                        }
+                    } catch {
+                        if Task.isCancelled { break }
+                        logger.warning("listening for attribute changes failed; retrying in 1 s", metadata: ["error": "\(error)"])
+                        try? await Task.sleep(for: .seconds(1))
+                    }
+                }
+            }
+            await group.next()
+            group.cancelAll()
         }
     }
 
@@ -777,6 +839,18 @@ public final class PostgresStore: EngineStore {
             return "postgres store '\(location)': authentication failed for user '\(user)' (\(error.code)); put the password in --store as postgres://user:PASSWORD@host:port/db"
         }
         return "postgres store '\(location)' is unreachable: \(reason(error)); start the server or fix host and port in --store"
+    }
+}
+
+/// Customer ids notified and not yet handled.
+private final class PendingIDs: Sendable {
+    private let ids = Mutex<[String]>([])
+    func add(_ id: String) { ids.withLock { $0.append(id) } }
+    func take() -> [String] {
+        ids.withLock { p in
+            defer { p.removeAll() }
+            return p
+        }
     }
 }
 

@@ -216,13 +216,30 @@ public final class SQLiteStore: EngineStore {
         }
     }
 
-    public func importCustomers(_ customers: [CustomerRecord]) async throws {
+    /// - Returns: the ids of scored profiles whose static attributes changed.
+    @discardableResult
+    public func importCustomers(_ customers: [CustomerRecord]) async throws -> [String] {
         let now = Timestamp.format(millis: Int64(Date().timeIntervalSince1970 * 1000))
-        try await run("import customers") { db in
+        return try await run("import customers") { db in
             let statement = try db.cachedStatement(sql: SchemaMigrations.importUpsertSQLite)
+            var changed: [String] = []
             for c in customers {
-                try statement.execute(arguments: [c.customerID, c.attributes.tenureDays, c.attributes.plan, c.attributes.monthlyCharges, now])
+                let rows = try Row.fetchAll(statement, arguments: [c.customerID, c.attributes.tenureDays, c.attributes.plan, c.attributes.monthlyCharges, now])
+                for row in rows where row[1] as Bool { changed.append(row[0]) }
             }
+            return changed
+        }
+    }
+
+    public func setting(_ key: String) async throws -> String? {
+        try await read("read setting") { db in try String.fetchOne(db, sql: "SELECT value FROM engine_settings WHERE key = ?", arguments: [key]) }
+    }
+
+    public func setSetting(_ key: String, _ value: String) async throws {
+        let now = Timestamp.format(millis: Int64(Date().timeIntervalSince1970 * 1000))
+        try await run("write setting") { db in
+            try db.execute(sql: "INSERT INTO engine_settings (key, value, updated_at) VALUES (?, ?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
+                           arguments: [key, value, now])
         }
     }
 

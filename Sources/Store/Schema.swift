@@ -98,6 +98,27 @@ enum SchemaMigrations {
             "ALTER TABLE profiles ADD COLUMN features_as_of TEXT",
             "ALTER TABLE profiles ADD COLUMN reasons TEXT",
         ]),
+        // Settings other commands read (the model in service), and in PostgreSQL a trigger that tells the
+        // engines when the CRM changes a customer's static attributes (CONTRACT §6: the score follows).
+        Migration(name: "004_settings_and_attribute_trigger", sqlite: [
+            "CREATE TABLE engine_settings (key TEXT PRIMARY KEY NOT NULL, value TEXT NOT NULL, updated_at TEXT NOT NULL)",
+        ], postgres: [
+            "CREATE TABLE engine_settings (key TEXT COLLATE \"C\" PRIMARY KEY NOT NULL, value TEXT NOT NULL, updated_at TEXT NOT NULL)",
+            """
+            CREATE OR REPLACE FUNCTION streamscore_attributes_changed() RETURNS trigger AS $$
+            BEGIN
+                PERFORM pg_notify('streamscore_attributes', NEW.customer_id);
+                RETURN NEW;
+            END
+            $$ LANGUAGE plpgsql
+            """,
+            """
+            CREATE TRIGGER profiles_attributes_changed AFTER UPDATE OF tenure_days, plan, monthly_charges ON profiles
+            FOR EACH ROW WHEN (OLD.tenure_days IS DISTINCT FROM NEW.tenure_days OR OLD.plan IS DISTINCT FROM NEW.plan
+                               OR OLD.monthly_charges IS DISTINCT FROM NEW.monthly_charges)
+            EXECUTE FUNCTION streamscore_attributes_changed()
+            """,
+        ]),
     ]
 
     static let profileColumns = """
@@ -127,10 +148,14 @@ enum SchemaMigrations {
         days_since_last_visit = excluded.days_since_last_visit, rolling_state = excluded.rolling_state
         """
 
-    /// Import of CRM rows: static attributes only; counters, state and scores are kept.
+    /// Import of CRM rows: static attributes only; counters, state and scores are kept. A row whose
+    /// attributes are unchanged is not written.
     static let importUpsertSQLite = """
         INSERT INTO profiles (customer_id, tenure_days, plan, monthly_charges, updated_at) VALUES (?, ?, ?, ?, ?)
         ON CONFLICT (customer_id) DO UPDATE SET tenure_days = excluded.tenure_days, plan = excluded.plan,
         monthly_charges = excluded.monthly_charges, updated_at = excluded.updated_at
+        WHERE profiles.tenure_days IS NOT excluded.tenure_days OR profiles.plan IS NOT excluded.plan
+           OR profiles.monthly_charges IS NOT excluded.monthly_charges
+        RETURNING customer_id, churn_score IS NOT NULL
         """
 }

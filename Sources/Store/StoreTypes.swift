@@ -180,6 +180,11 @@ public protocol EngineStore: Sendable {
     /// Up to `limit` stored profiles with `customer_id` after `after` (nil: from the first), in
     /// `customer_id` order (byte order): a resumable scan for rescoring.
     func profilePage(after: String?, limit: Int) async throws -> [StoredProfileRow]
+    /// A setting the engine records for other commands (e.g. `model_source`: the `run` model flags, so
+    /// `profiles import` can re-score with the model in service); nil when unset.
+    func setting(_ key: String) async throws -> String?
+    /// Records a setting.
+    func setSetting(_ key: String, _ value: String) async throws
     /// The CRM population's reference attributes for score reasons (CONTRACT §6): medians of
     /// `tenure_days` and `monthly_charges`, the most frequent `plan` (ties by name); nil without profiles.
     func attributeReferences() async throws -> AttributeReferences?
@@ -192,7 +197,8 @@ public protocol EngineStore: Sendable {
     func offsets(_ scope: OffsetScope) async throws -> [Int32: Int64]
     /// Imports CRM customers in one transaction: new profiles are created, existing ones get their
     /// static attributes updated and keep their counters and scores.
-    func importCustomers(_ customers: [CustomerRecord]) async throws
+    @discardableResult
+    func importCustomers(_ customers: [CustomerRecord]) async throws -> [String]
     /// One profile row, or `nil`.
     func profileRow(_ customerID: String) async throws -> ProfileRow?
     /// Page counts by count descending (ties by page), at most `top`.

@@ -38,6 +38,18 @@ struct RunCommand: AsyncParsableCommand {
     @Option(help: "A model-set file (champion, challengers, shadows; CONTRACT §5), instead of --model.")
     var models: String?
 
+    @Option(help: "Reasons stored and published with each score (the K features that raise it most; 0: none). On-demand scores carry K, or 3 when 0.")
+    var reasons = 0
+
+    @Option(name: .customLong("daily-rescore"), help: "Once a day at HH:MM UTC, re-score every stored profile as of that time (silent customers' windows empty out).")
+    var dailyRescore: String?
+
+    @Option(name: .customLong("rescore-rate"), help: "Profiles per second of background rescoring (daily, on a model change).")
+    var rescoreRate = 2_000.0
+
+    @Flag(name: .customLong("rescore-on-change"), help: "Re-score every stored profile in the background after a reload changes a served model.")
+    var rescoreOnChange = false
+
     @Option(name: .customLong("prediction-log-topic"), help: "Topic of the prediction log (every model's probability per scored customer); `none` turns it off.")
     var predictionLogTopic = "predictions"
 
@@ -183,7 +195,7 @@ struct RunCommand: AsyncParsableCommand {
                 return d
             }
             let records = try startup("import") { try CustomerCSV.parse(data, file: customers) }
-            try await startupAsync("import into \(storeURL)") { try await engineStore.importCustomers(records) }
+            _ = try await startupAsync("import into \(storeURL)") { try await engineStore.importCustomers(records) }
             logger.info("imported customers", metadata: ["count": "\(records.count)", "file": "\(customers)"])
         }
 
@@ -197,9 +209,14 @@ struct RunCommand: AsyncParsableCommand {
         settings.counterBatchSize = counterBatchSize
         settings.maxOutstandingBytes = maxBufferedMiB << 20
         settings.predictionLogTopic = predictionLogTopic == "none" ? nil : predictionLogTopic
+        settings.reasons = reasons
+        let daily = try startup("--daily-rescore") { try dailyRescore.map(parseDailyTime) }
+        // Other commands (profiles import) re-score with the model the engine serves.
+        _ = try await startupAsync("store \(storeURL)") { try await engineStore.setSetting("model_source", registry.isSetFile ? "models:\(registry.path)" : "model:\(registry.path)") }
         let modelStats = ModelStats()
         let wanted = Set(subscribers.split(separator: ",").map(String.init))
         var services: [any Service] = []
+        var backgroundRescorer: Rescorer?
         var statuses: [SubscriberStatus] = []
         let retention = minuteRetentionHours.map { Duration.seconds($0 * 3600) }
         if wanted.contains("counter") {
@@ -213,11 +230,33 @@ struct RunCommand: AsyncParsableCommand {
             }
             statuses.append(prediction.status)
             services.append(prediction)
+            let rescorer = Rescorer(store: engineStore, registry: registry, producer: producer, scoresTopic: scoresTopic, reasons: reasons, logger: logger)
+            if let postgres = engineStore as? PostgresStore {
+                // CONTRACT §6: a CRM change of static attributes (the trigger's NOTIFY) re-scores the customer.
+                let rescoreLogger = logger
+                services.append(TaskService {
+                    await postgres.watchAttributeChanges { ids in
+                        await prediction.forgetCached(ids)
+                        do {
+                            let result = try await rescorer.run(customerIDs: ids)
+                            rescoreLogger.info("re-scored customers whose attributes changed", metadata: ["notified": "\(ids.count)", "rewritten": "\(result.rewritten)"])
+                        } catch {
+                            rescoreLogger.warning("re-scoring changed customers failed", metadata: ["error": "\(error)"])
+                        }
+                    }
+                })
+            }
+            if let daily {
+                let rate = rescoreRate, sweepLogger = logger
+                services.append(TaskService { await runDailyRescore(rescorer, at: daily, rate: rate, logger: sweepLogger) })
+            }
+            if rescoreOnChange { backgroundRescorer = rescorer }
         }
         let modelInfo = ModelInfoMetric(version: registry.current.version)
 
         let (host, port) = parseHostPort(http)!
-        let context = EngineContext(store: engineStore, models: registry, subscribers: statuses, prometheus: prometheus, modelStats: modelStats)
+        let context = EngineContext(store: engineStore, models: registry, subscribers: statuses, prometheus: prometheus, modelStats: modelStats,
+                                    reasons: reasons > 0 ? reasons : 3)
         var httpLogger = logger
         httpLogger.logLevel = .warning
         let http1 = HTTPAPI.http1Server(idleTimeout: .seconds(httpIdleTimeout), security: security)
@@ -234,6 +273,7 @@ struct RunCommand: AsyncParsableCommand {
                               },
                               logger: httpLogger)
         let modelLogger = logger
+        let onChange = RescoreOnChange(rescorer: backgroundRescorer, rate: rescoreRate, logger: logger)
         let reloadFailures = Metrics.Counter(label: "streamscore_model_reload_failures_total")
         services.append(TaskService {
             await registry.watch(onError: { error in
@@ -243,9 +283,10 @@ struct RunCommand: AsyncParsableCommand {
                                  onReload: { set in
                                      modelInfo.set(set.champion.model.version)
                                      modelLogger.notice("model set reloaded", metadata: ["models": "\(describe(set))"])
+                                     onChange.modelSetChanged()
                                  })
         })
-        services.append(TaskService { await reloadOnSIGHUP(registry, logger: modelLogger, info: modelInfo, failures: reloadFailures) })
+        services.append(TaskService { await reloadOnSIGHUP(registry, logger: modelLogger, info: modelInfo, failures: reloadFailures, onChange: onChange) })
         let allStatuses = statuses
         if demo {
             services.append(TaskService { await runDemoLoad(producer: producer, topic: topic, rate: demoRate, logger: modelLogger) })
@@ -472,13 +513,74 @@ struct TaskService: Service {
     }
 }
 
+/// `--rescore-on-change`: after a reload, one background rescore at a time (a newer reload cancels the
+/// running one and starts again).
+final class RescoreOnChange: Sendable {
+    private let rescorer: Rescorer?
+    private let rate: Double
+    private let logger: Logger
+    private let running = Mutex<Task<Void, Never>?>(nil)
+
+    init(rescorer: Rescorer?, rate: Double, logger: Logger) {
+        self.rescorer = rescorer
+        self.rate = rate
+        self.logger = logger
+    }
+
+    func modelSetChanged() {
+        guard let rescorer else { return }
+        let logger = logger, rate = rate
+        let task = Task {
+            do {
+                let result = try await rescorer.run(rate: rate)
+                logger.notice("rescore after the model change finished", metadata: ["read": "\(result.read)", "rewritten": "\(result.rewritten)"])
+            } catch {
+                logger.warning("rescore after the model change failed", metadata: ["error": "\(error)"])
+            }
+        }
+        running.withLock { r in
+            r?.cancel()
+            r = task
+        }
+    }
+}
+
+/// `HH:MM` (UTC) as minutes after midnight.
+func parseDailyTime(_ text: String) throws -> Int {
+    let parts = text.split(separator: ":")
+    guard parts.count == 2, let h = Int(parts[0]), let m = Int(parts[1]), (0..<24).contains(h), (0..<60).contains(m) else {
+        throw ValidationError("'\(text)' is not a time of day HH:MM (UTC), e.g. 03:30")
+    }
+    return h * 60 + m
+}
+
+/// The daily as-of sweep: at `minute` (after midnight UTC) each day, re-scores every stored profile as of
+/// that moment, throttled to `rate` profiles/s; the stream keeps running (rewrites are conditional).
+func runDailyRescore(_ rescorer: Rescorer, at minute: Int, rate: Double, logger: Logger) async {
+    while !Task.isCancelled {
+        let now = Timestamp.nowMillis()
+        let day = now - now % 86_400_000
+        var next = day + Int64(minute) * 60_000
+        if next <= now { next += 86_400_000 }
+        do { try await Task.sleep(for: .milliseconds(next - now)) } catch { return }
+        let asOf = Timestamp.nowMillis()
+        do {
+            let result = try await rescorer.run(asOf: asOf, rate: rate)
+            logger.notice("daily rescore finished", metadata: ["as_of": "\(Timestamp.format(millis: asOf))", "read": "\(result.read)",
+                                                              "rewritten": "\(result.rewritten)", "left_to_stream": "\(result.skippedNewer)"])
+        } catch {
+            logger.error("daily rescore failed; next attempt tomorrow", metadata: ["error": "\(error)"])
+        }
+    }
+}
+
 /// `name role[ percent%] version` of each model of a set, for log lines.
 func describe(_ set: ModelSet) -> String {
     set.members.map { m in "\(m.name) \(m.role.rawValue)\(m.percent.map { " \($0)%" } ?? "") \(m.model.version)" }.joined(separator: ", ")
 }
 
 /// Reloads the model set on SIGHUP.
-func reloadOnSIGHUP(_ registry: ModelRegistry, logger: Logger, info: ModelInfoMetric, failures: Metrics.Counter) async {
+func reloadOnSIGHUP(_ registry: ModelRegistry, logger: Logger, info: ModelInfoMetric, failures: Metrics.Counter, onChange: RescoreOnChange) async {
     signal(SIGHUP, SIG_IGN)
     let source = DispatchSource.makeSignalSource(signal: SIGHUP, queue: .global())
     source.setEventHandler {
@@ -486,6 +588,7 @@ func reloadOnSIGHUP(_ registry: ModelRegistry, logger: Logger, info: ModelInfoMe
             let set = try registry.reload()
             info.set(set.champion.model.version)
             logger.notice("model set reloaded on SIGHUP", metadata: ["models": "\(describe(set))"])
+            onChange.modelSetChanged()
         } catch {
             failures.increment()
             logger.error("model reload on SIGHUP failed; the running model set keeps serving", metadata: ["error": "\(error)"])

@@ -2,6 +2,8 @@ import ArgumentParser
 import Store
 import Foundation
 import Scoring
+import Pipeline
+import Logging
 
 /// `streamscore score`: batch scoring of a CSV with the same compiled model the stream uses.
 struct ScoreCommand: ParsableCommand {
@@ -98,6 +100,12 @@ struct ProfilesCommand: AsyncParsableCommand {
         @Argument(help: "The CRM export CSV.")
         var file: String
 
+        @Option(help: "Re-score changed profiles with this PMML model (default: the model the engine last ran with on this store).")
+        var model: String?
+
+        @Option(help: "Re-score changed profiles with this model set (default: the one the engine last ran with on this store).")
+        var models: String?
+
         func run() async throws {
             do {
                 guard let data = FileManager.default.contents(atPath: file) else {
@@ -106,13 +114,44 @@ struct ProfilesCommand: AsyncParsableCommand {
                 let records = try startup("import") { try CustomerCSV.parse(data, file: file) }
                 let url = try startup("--store") { try StoreURL(parsing: store) }
                 let engineStore = try await startupAsync("store \(url)") { try await StoreFactory.open(url) }
-                try await startupAsync("import into \(url)") { try await engineStore.importCustomers(records) }
-                try await engineStore.close()
+                let changed = try await startupAsync("import into \(url)") { try await engineStore.importCustomers(records) }
                 printError("imported \(records.count) customers into \(url)")
+                if !changed.isEmpty {
+                    // CONTRACT §6: the score follows a change of static attributes.
+                    if let registry = try await rescoringRegistry(engineStore) {
+                        var logger = Logger(label: "streamscore.import")
+                        logger.logLevel = .warning
+                        let result = try await startupAsync("re-scoring changed profiles in \(url)") {
+                            try await Rescorer(store: engineStore, registry: registry, producer: nil, logger: logger).run(customerIDs: changed)
+                        }
+                        printError("re-scored \(result.rewritten) of \(changed.count) scored profiles whose attributes changed (model \(registry.path))")
+                    } else {
+                        printError("\(changed.count) scored profiles changed; not re-scored: no --model/--models given and no engine has run on this store")
+                    }
+                }
+                try await engineStore.close()
             } catch let error as StartupError {
                 printError("streamscore profiles import: \(error.message)")
                 throw ExitCode(2)
             }
+        }
+
+        /// The model to re-score with: the flags, else the `model_source` the engine recorded in the store.
+        private func rescoringRegistry(_ store: any EngineStore) async throws -> ModelRegistry? {
+            if let model { return try startup("model '\(model)'", fix: "give a readable PMML file") { try ModelRegistry(contentsOf: URL(fileURLWithPath: model)) } }
+            if let models { return try startup("model set '\(models)'", fix: "fix the file") { try ModelRegistry(modelSet: URL(fileURLWithPath: models)) } }
+            guard let source = try? await store.setting("model_source") else { return nil }
+            if source.hasPrefix("models:") {
+                return try startup("model set '\(source.dropFirst(7))' (recorded by the engine)", fix: "pass --model or --models") {
+                    try ModelRegistry(modelSet: URL(fileURLWithPath: String(source.dropFirst(7))))
+                }
+            }
+            if source.hasPrefix("model:") {
+                return try startup("model '\(source.dropFirst(6))' (recorded by the engine)", fix: "pass --model or --models") {
+                    try ModelRegistry(contentsOf: URL(fileURLWithPath: String(source.dropFirst(6))))
+                }
+            }
+            return nil
         }
     }
 }

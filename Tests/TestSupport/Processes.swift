@@ -1,93 +1,49 @@
 import Foundation
-import Kafka
 import Logging
+import ProcessSupport
 
 /// Locates a binary built by `swift build` next to the test bundle.
 public func builtProduct(_ name: String) -> URL {
-    let testBinary = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
-    var dir = testBinary.deletingLastPathComponent()
-    while !FileManager.default.fileExists(atPath: dir.appendingPathComponent(name).path), dir.path != "/" {
-        dir = dir.deletingLastPathComponent()
-    }
-    return dir.appendingPathComponent(name)
+    StreamScoreExecutable.builtProduct(name, besides: URL(fileURLWithPath: CommandLine.arguments[0]))
 }
 
 /// Runs a command to completion and returns its stdout.
 @discardableResult
 public func runTool(_ path: String, _ args: [String], stdin: Data? = nil) throws -> (status: Int32, stdout: Data) {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: path)
-    process.arguments = args
-    let out = Pipe()
-    process.standardOutput = out
-    process.standardError = FileHandle.nullDevice
-    let input = Pipe()
-    if stdin != nil { process.standardInput = input }
-    try process.run()
-    if let stdin {
-        input.fileHandleForWriting.write(stdin)
-        try input.fileHandleForWriting.close()
-    }
-    let data = out.fileHandleForReading.readDataToEndOfFile()
-    process.waitUntilExit()
-    return (process.terminationStatus, data)
+    let child = try ChildProcess(URL(fileURLWithPath: path), args, stdin: stdin)
+    let data = child.readToEnd()
+    return (child.wait(), data)
 }
 
 /// A `streamscore broker` child process.
 public final class BrokerProcess {
-    let process = Process()
+    private let child: ChildProcess
     /// The bootstrap address the broker printed.
     public let bootstrap: String
 
+    /// Starts a broker with one topic and waits for its bootstrap address.
     public init(partitions: Int, topic: String) throws {
-        process.executableURL = builtProduct("streamscore")
-        process.arguments = ["broker", "--partitions", "\(partitions)", "--topic", topic]
-        let out = Pipe()
-        process.standardOutput = out
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        // The first line on stdout is `bootstrap: HOST:PORT`.
-        var line = Data()
-        while true {
-            let byte = out.fileHandleForReading.readData(ofLength: 1)
-            if byte.isEmpty || byte == Data("\n".utf8) { break }
-            line.append(byte)
-        }
-        let text = String(decoding: line, as: UTF8.self)
-        guard text.hasPrefix("bootstrap: ") else {
-            process.terminate()
-            throw KafkaError(.broker, "streamscore broker printed '\(text)'")
-        }
-        bootstrap = String(text.dropFirst("bootstrap: ".count))
+        (child, bootstrap) = try ChildProcess.startBroker(builtProduct("streamscore"), partitions: partitions, topic: topic)
     }
 
-    public func stop() {
-        process.terminate()
-        process.waitUntilExit()
-    }
+    /// Stops the broker (SIGTERM) and waits for its exit.
+    public func stop() { child.stop() }
 
     /// Freezes the broker (SIGSTOP): connections stay open, nothing is answered — a broker outage as
     /// clients see it when a host hangs.
-    public func pause() { kill(process.processIdentifier, SIGSTOP) }
+    public func pause() { child.pause() }
 
     /// Thaws a paused broker (SIGCONT).
-    public func resume() { kill(process.processIdentifier, SIGCONT) }
+    public func resume() { child.resume() }
 
-    /// A broker outlives no test: whatever the test's outcome, the child ends with this object.
-    deinit {
-        if process.isRunning {
-            kill(process.processIdentifier, SIGKILL)
-            process.waitUntilExit()
-        }
-    }
+    // A broker outlives no test: whatever the test's outcome, the child ends with this object (ChildProcess).
 }
-
 
 /// A `streamscore produce --file … --rate N` child process: a throttled producer, so that an engine
 /// started beside it meets the stream mid-way (the real mechanism crash and scale-out tests use to make
 /// kills land mid-stream).
 public final class ProducerProcess {
-    let process = Process()
+    private let child: ChildProcess
 
     /// Starts publishing `file` (one event per line, keyed by customer_id) at `rate` events/s.
     public convenience init(file: URL, bootstrap: String, topic: String, rate: Int) throws {
@@ -102,26 +58,11 @@ public final class ProducerProcess {
     }
 
     init(_ args: [String], bootstrap: String, topic: String) throws {
-        process.executableURL = builtProduct("streamscore")
-        process.arguments = ["produce", "--brokers", bootstrap, "--topic", topic] + args
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
-        try process.run()
+        child = try ChildProcess.startProducer(builtProduct("streamscore"), bootstrap: bootstrap, topic: topic, args)
     }
 
     /// Waits for the producer to finish, up to `timeout`; returns its exit status, or nil on time-out.
-    public func waitExit(timeout: TimeInterval) -> Int32? {
-        let deadline = Date().addingTimeInterval(timeout)
-        while process.isRunning && Date() < deadline { usleep(20_000) }
-        return process.isRunning ? nil : process.terminationStatus
-    }
-
-    deinit {
-        if process.isRunning {
-            kill(process.processIdentifier, SIGKILL)
-            process.waitUntilExit()
-        }
-    }
+    public func waitExit(timeout: TimeInterval) -> Int32? { child.waitExit(timeout: timeout) }
 }
 
 /// Paths of the oracles (`<repo>/Tests/Fixtures`, copied from the steering repository's `shared/`) and of
@@ -156,13 +97,7 @@ public enum Shared {
     }
 
     /// The built `streamscore` executable next to the test bundle.
-    public static var streamscore: URL {
-        var dir = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent()
-        while !FileManager.default.fileExists(atPath: dir.appendingPathComponent("streamscore").path), dir.path != "/" {
-            dir = dir.deletingLastPathComponent()
-        }
-        return dir.appendingPathComponent("streamscore")
-    }
+    public static var streamscore: URL { builtProduct("streamscore") }
 
     public static func tempDir(_ prefix: String) throws -> URL {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("\(prefix)-\(UUID().uuidString.prefix(8))")
@@ -180,40 +115,28 @@ public enum Shared {
 
 /// A `streamscore run` child process, with its HTTP address (from the `http:` line it prints).
 public final class EngineProcess: @unchecked Sendable {
-    // @unchecked: `process` is only started, signalled and waited on; `lines` is behind `lock`.
-    public let process = Process()
+    // @unchecked: `child` is only read, signalled and waited on (ChildProcess is Sendable); `http` is set
+    // once in `init`.
+    private let child: ChildProcess
+    /// The running process: its id, whether it runs.
+    public var process: Process { child.process }
+    /// The HTTP base address, `http://HOST:PORT` without a final slash.
     public private(set) var http = ""
-    private let lock = NSLock()
-    private var lines: [String] = []
+    /// The engine's standard error.
     public let stderrFile: URL
 
     /// Starts `streamscore run ARGS --http 127.0.0.1:0` and waits for its HTTP line.
     public init(_ args: [String], logDir: URL, name: String) throws {
-        process.executableURL = builtProduct("streamscore")
-        process.arguments = ["run", "--http", "127.0.0.1:0"] + args
-        let out = Pipe()
-        process.standardOutput = out
         stderrFile = logDir.appendingPathComponent("\(name).stderr")
-        _ = FileManager.default.createFile(atPath: stderrFile.path, contents: nil)
-        process.standardError = try FileHandle(forWritingTo: stderrFile)
-        try process.run()
-        let reader = out.fileHandleForReading
-        let deadline = Date().addingTimeInterval(60)
-        var buffer = Data()
-        while http.isEmpty && Date() < deadline {
-            let chunk = reader.availableData
-            if chunk.isEmpty { break }
-            buffer.append(chunk)
-            for line in String(decoding: buffer, as: UTF8.self).split(separator: "\n") where line.hasPrefix("http: ") {
-                http = String(line.dropFirst("http: ".count)).trimmingCharacters(in: .whitespaces)
-            }
+        child = try ChildProcess(builtProduct("streamscore"), ["run", "--http", "127.0.0.1:0"] + args, stderr: .file(stderrFile))
+        do {
+            http = try child.readLine(prefix: "http: ", timeout: .seconds(60)).trimmingCharacters(in: .whitespaces)
+        } catch {
+            child.kill()
+            let err = (try? String(contentsOf: stderrFile, encoding: .utf8)) ?? ""
+            throw EngineProcessError(message: "engine did not print its HTTP address (\(error)): \(err.suffix(800))")
         }
         if http.hasSuffix("/") { http.removeLast() }
-        guard !http.isEmpty else {
-            process.terminate()
-            let err = (try? String(contentsOf: stderrFile, encoding: .utf8)) ?? ""
-            throw EngineProcessError(message: "engine did not print its HTTP address: \(err.suffix(800))")
-        }
     }
 
     /// GET a path and return the body.
@@ -237,32 +160,18 @@ public final class EngineProcess: @unchecked Sendable {
     }
 
     /// Sends a signal.
-    public func signal(_ sig: Int32) { kill(process.processIdentifier, sig) }
+    public func signal(_ sig: Int32) { child.signal(sig) }
 
     /// The resident set size now and at its peak (VmRSS, VmHWM of /proc/PID/status), in bytes.
     public var memory: (rss: Int, peak: Int) {
-        let text = (try? String(contentsOfFile: "/proc/\(process.processIdentifier)/status", encoding: .utf8)) ?? ""
-        func kib(_ key: String) -> Int {
-            guard let line = text.split(separator: "\n").first(where: { $0.hasPrefix(key) }) else { return 0 }
-            return (Int(line.split(separator: " ").dropFirst().first { !$0.isEmpty }?.trimmingCharacters(in: .whitespaces) ?? "") ?? 0) * 1024
-        }
-        return (kib("VmRSS:"), kib("VmHWM:"))
-    }
-
-    /// An engine outlives no test: whatever the test's outcome, the child ends with this object.
-    deinit {
-        if process.isRunning {
-            kill(process.processIdentifier, SIGKILL)
-            process.waitUntilExit()
-        }
+        let memory = child.memory
+        return (memory.bytes, memory.peakBytes)
     }
 
     /// Waits for the exit, up to `timeout`; returns the exit status, or nil on time-out.
-    public func waitExit(timeout: TimeInterval) -> Int32? {
-        let deadline = Date().addingTimeInterval(timeout)
-        while process.isRunning && Date() < deadline { usleep(20_000) }
-        return process.isRunning ? nil : process.terminationStatus
-    }
+    public func waitExit(timeout: TimeInterval) -> Int32? { child.waitExit(timeout: timeout) }
+
+    // An engine outlives no test: whatever the test's outcome, the child ends with this object (ChildProcess).
 }
 
 /// An engine child process misbehaved.
@@ -286,24 +195,11 @@ public func runCapturing(_ path: String, _ args: [String], environment: [String:
     try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
     defer { try? FileManager.default.removeItem(at: dir) }
     let outURL = dir.appendingPathComponent("stdout"), errURL = dir.appendingPathComponent("stderr")
-    _ = FileManager.default.createFile(atPath: outURL.path, contents: nil)
-    _ = FileManager.default.createFile(atPath: errURL.path, contents: nil)
-    let out = try FileHandle(forWritingTo: outURL), err = try FileHandle(forWritingTo: errURL)
-    defer { try? out.close(); try? err.close() }
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: path)
-    process.arguments = args
-    if let environment { process.environment = environment }
-    process.standardInput = FileHandle.nullDevice
-    process.standardOutput = out
-    process.standardError = err
-    try process.run()
-    let deadline = Date().addingTimeInterval(timeout)
-    while process.isRunning && Date() < deadline { usleep(20_000) }
-    let timedOut = process.isRunning
-    if timedOut { kill(process.processIdentifier, SIGKILL) }
-    process.waitUntilExit()
-    return CapturedRun(status: timedOut ? nil : process.terminationStatus,
+    let child = try ChildProcess(URL(fileURLWithPath: path), args, environment: environment,
+                                 stdout: .file(outURL), stderr: .file(errURL))
+    let status = child.waitExit(timeout: timeout)
+    if status == nil { child.kill() }
+    return CapturedRun(status: status,
                        stdout: (try? String(contentsOf: outURL, encoding: .utf8)) ?? "",
                        stderr: (try? String(contentsOf: errURL, encoding: .utf8)) ?? "")
 }
@@ -314,12 +210,7 @@ public func openFileCount(pid: Int32) -> Int {
 }
 
 /// The resident set size of process `pid` in bytes (VmRSS of /proc/PID/status; 0 if unreadable).
-public func residentBytes(pid: Int32) -> Int {
-    let text = (try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8)) ?? ""
-    guard let line = text.split(separator: "\n").first(where: { $0.hasPrefix("VmRSS:") }) else { return 0 }
-    let digits = line.dropFirst("VmRSS:".count).filter(\.isNumber)
-    return (Int(String(digits)) ?? 0) * 1024
-}
+public func residentBytes(pid: Int32) -> Int { ResidentMemory(pid: pid).bytes }
 
 /// Runs blocking work (a child process, a socket loop with its own timing) on a thread of its own, not
 /// on Swift concurrency's cooperative pool: on a 2-core machine the pool has 2 threads, so blocking work

@@ -1,0 +1,115 @@
+import Foundation
+import Logging
+import ProcessSupport
+import Prometheus
+
+/// A part of `streamscore bench` that `--only` names.
+public enum BenchSection: String, CaseIterable, Sendable {
+    /// Raw C consume vs the Swift `KafkaConsumer`, same topic, same run.
+    case kafka
+    /// The Swift producer's delivery round trip on the mock broker.
+    case produce
+    /// Decode, feature update, and the SQLite sections.
+    case core
+    /// SQLite alone: batch insert of new profiles, and the steady state (upserts of existing ones).
+    case sqlite
+    /// PMML scoring per shared model.
+    case scoring
+    /// Prediction end to end into SQLite, then the produce → stored latency at a fixed rate.
+    case prediction
+    /// Prediction end to end into SQLite on a Zipf-skewed stream (figures only, no goal).
+    case zipf
+    /// Prediction end to end into PostgreSQL (only with a database URL).
+    case postgres
+    /// The counter subscriber end to end into SQLite.
+    case counter
+
+    /// What `streamscore bench` runs without `--only` (everything but the producer round trip).
+    public static let defaults: [BenchSection] = [.kafka, .core, .scoring, .prediction, .zipf, .postgres, .counter]
+}
+
+/// What to run and at which sizes; the defaults are the sizes the goals in docs/benchmarks.md are set for.
+public struct BenchOptions: Sendable {
+    /// The sections to run.
+    public var sections: Set<BenchSection> = Set(BenchSection.defaults)
+    /// Messages preloaded for the consume measurements (`kafka`).
+    public var messages = 1_000_000
+    /// Partitions of the benchmark topics.
+    public var partitions = 64
+    /// Repetitions of each consume measurement (medians are reported).
+    public var runs = 3
+    /// Path of the minimal C consumer (`make bench` builds `bench/c_consumer`).
+    public var cConsumer = "bench/c_consumer"
+    /// Folder with the reference models (NAME.pmml, NAME.expected.csv).
+    public var modelsDir = "Tests/Fixtures/models"
+    /// The model the end-to-end prediction sections score with.
+    public var model = "Sources/StreamScoreCLI/Resources/demo-model.pmml"
+    /// Synthetic events of each end-to-end section.
+    public var e2eMessages = 1_000_000
+    /// Distinct customers of the end-to-end sections, and profiles of the SQLite steady state.
+    public var customers = 100_000
+    /// Exponent of the Zipf-skewed stream (`zipf`).
+    public var zipfExponent = 1.1
+    /// Events/s of the fixed-rate latency measurement.
+    public var latencyRate = 20_000.0
+    /// Seconds of the latency measurement (0: skipped).
+    public var latencySeconds = 15
+    /// Store URL of the SQLite end-to-end sections (nil: a fresh SQLite file each).
+    public var store: String?
+    /// PostgreSQL URL of the `postgres` section (nil: the section is skipped). An empty database: the bench
+    /// creates its tables.
+    public var postgresStore: String?
+    /// The `streamscore` executable that runs the broker and the load producer as child processes (default:
+    /// the running one).
+    public var streamscore: URL = StreamScoreExecutable.current()
+
+    /// The defaults.
+    public init() {}
+}
+
+/// `streamscore bench`: throughput and latency figures (docs/benchmarks.md), each printed as it is
+/// measured, then a table of all figures and a table of the performance goals, met or not met.
+public enum BenchSuite {
+    /// Runs `options.sections` in a fixed order.
+    ///
+    /// - Parameter metrics: the registry the executable bootstrapped swift-metrics with; the end-to-end
+    ///   sections read the pipeline's stage timers from it (nil: no stage means).
+    public static func run(_ options: BenchOptions, metrics: PrometheusCollectorRegistry?) async throws {
+        var logger = Logger(label: "streamscore.bench")
+        logger.logLevel = .error
+        let sections = options.sections
+        let report = BenchReport(metrics: metrics)
+        report.header()
+        if sections.contains(.kafka) {
+            try await KafkaBench(messages: options.messages, partitions: options.partitions, runs: options.runs,
+                                 cConsumer: options.cConsumer, logger: logger).run(report)
+        }
+        if sections.contains(.produce) {
+            report.section("Producer round trip")
+            try await ProducerBench(logger: logger).run(report, properties: [], label: "defaults")
+            try await ProducerBench(logger: logger).run(report, properties: [("enable.idempotence", "false")], label: "no idempotence")
+            try await ProducerBench(logger: logger).run(report, properties: [("linger.ms", "0"), ("enable.idempotence", "false"), ("acks", "1")],
+                                                        label: "linger 0, acks 1")
+        }
+        if sections.contains(.core) || sections.contains(.sqlite) {
+            try await CoreBench(events: 1_000_000, customers: options.customers, decodeAndFeatures: sections.contains(.core)).run(report)
+        }
+        if sections.contains(.scoring) {
+            try ScoringBench(modelsDir: options.modelsDir).run(report)
+        }
+        for kind in [EndToEndBench.Kind.prediction, .zipf, .postgres, .counter] where sections.contains(kind.section) {
+            if kind == .postgres && options.postgresStore == nil {
+                report.section("End to end into PostgreSQL: skipped (give --store postgres://… or set STREAMSCORE_BENCH_POSTGRES_URL)")
+                continue
+            }
+            try await EndToEndBench(kind: kind, options: options, logger: logger).run(report)
+        }
+        report.footer()
+    }
+}
+
+/// The bench cannot go on: a missing tool, a child process that failed, a stalled pipeline.
+struct BenchError: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
+}

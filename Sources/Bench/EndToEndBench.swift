@@ -1,0 +1,257 @@
+import Foundation
+import Kafka
+import Logging
+import Pipeline
+import ProcessSupport
+import Scoring
+import Store
+import Synchronization
+
+/// End to end: synthetic events into a subscriber running in this process; the broker and the load
+/// producer are `streamscore` child processes, so the peak RSS (reset at the section's start) is the
+/// engine's.
+struct EndToEndBench {
+    /// Which end-to-end section.
+    enum Kind {
+        /// Prediction into SQLite, then the latency at a fixed rate.
+        case prediction
+        /// Prediction into SQLite on a Zipf-skewed stream.
+        case zipf
+        /// Prediction into PostgreSQL.
+        case postgres
+        /// Counter subscriber into SQLite.
+        case counter
+
+        var section: BenchSection {
+            switch self {
+            case .prediction: .prediction
+            case .zipf: .zipf
+            case .postgres: .postgres
+            case .counter: .counter
+            }
+        }
+    }
+
+    let kind: Kind
+    let options: BenchOptions
+    let logger: Logger
+
+    private static let topic = "bench-e2e"
+    /// The sizes the throughput goals are set for.
+    private static let goalMessages = 1_000_000, goalCustomers = 100_000
+
+    private var subscriber: String { kind == .counter ? "counter" : "prediction" }
+
+    private var title: String {
+        switch kind {
+        case .prediction: "prediction subscriber into SQLite"
+        case .zipf: "prediction subscriber into SQLite, Zipf-skewed customers (s = \(options.zipfExponent))"
+        case .postgres: "prediction subscriber into PostgreSQL"
+        case .counter: "counter subscriber into SQLite"
+        }
+    }
+
+    /// A note for goals measured at other sizes than theirs.
+    private var sizeNote: String? {
+        options.e2eMessages == Self.goalMessages && options.customers == Self.goalCustomers ? nil
+            : "run at \(formatCount(options.e2eMessages)) events / \(formatCount(options.customers)) customers"
+    }
+
+    func run(_ report: BenchReport) async throws {
+        let messages = options.e2eMessages, customers = options.customers
+        report.section("End to end, \(title): \(formatCount(messages)) synthetic events, \(formatCount(customers)) customers, \(options.partitions) partitions")
+        try KafkaBench.checkCConsumer(options.cConsumer)
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("streamscore-e2e-\(UUID().uuidString.prefix(6))")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let storeURL: StoreURL
+        switch kind {
+        case .postgres:
+            guard let url = options.postgresStore else { throw BenchError("no PostgreSQL URL for the PostgreSQL section") }
+            storeURL = try StoreURL(parsing: url)
+        case .prediction, .zipf, .counter:
+            storeURL = try options.store.map { try StoreURL(parsing: $0) } ?? .sqlite(path: dir.appendingPathComponent("e2e.db").path)
+        }
+        if kind != .counter {
+            // The figures are for a fresh store; an earlier run's offsets (kept per subscriber and topic) would
+            // also make this run wait for events past the new topic's end.
+            let store = try await StoreFactory.open(storeURL)
+            let existing = try await store.profileCount()
+            try await store.close()
+            guard existing == 0 else {
+                throw BenchError("the store \(storeURL) already holds \(existing) profiles (an earlier run?): give an empty database")
+            }
+        }
+        let (broker, bootstrap) = try ChildProcess.startBroker(options.streamscore, partitions: options.partitions, topic: Self.topic)
+        defer { broker.stop() }
+        let skew = kind == .zipf ? ["--zipf", "\(options.zipfExponent)"] : []
+        let preload = try ChildProcess.startProducer(options.streamscore, bootstrap: bootstrap, topic: Self.topic,
+                                                     ["--synthetic", "\(messages)", "--customers", "\(customers)"] + skew)
+        guard preload.wait() == 0 else { throw BenchError("the preload (streamscore produce) failed") }
+        let cRate = try KafkaBench.cRate(cConsumer: options.cConsumer, bootstrap: bootstrap, topic: Self.topic,
+                                         group: "bench-e2e-c", messages: messages)
+
+        // The engine's memory from here on: the peak is reset to what the process holds now.
+        let memory = EngineMemory()
+        let timersBefore = report.stageTimers()
+        let engineStore = try await StoreFactory.open(storeURL)
+        let kafka = KafkaConfig(bootstrapServers: bootstrap)
+        let producer = try KafkaProducer(config: kafka, logger: logger)
+        var settings = SubscriberSettings(kafka: kafka)
+        settings.topic = Self.topic
+        settings.groupPrefix = "bench-\(UUID().uuidString.prefix(6))"
+        let service: any PipelineService
+        if kind == .counter {
+            service = try CounterSubscriber(settings: settings, store: engineStore, logger: logger)
+        } else {
+            let registry = try ModelRegistry(contentsOf: URL(fileURLWithPath: options.model))
+            service = try PredictionSubscriber(settings: settings, store: engineStore, registry: registry, producer: producer, logger: logger)
+        }
+        let running = Task { try await service.run() }
+        defer { running.cancel() }
+        let elapsed = try await waitUntilProcessed(service, messages: messages)
+        let rate = Double(messages) / elapsed
+        report.add("\(subscriber) end to end, events/s", formatRate(rate))
+        report.add("raw C consume on the same topic, msgs/s", formatRate(cRate))
+        report.add("\(subscriber) / raw C", String(format: "%.2f", rate / cRate))
+        report.stageMeans(since: timersBefore)
+        switch kind {
+        case .prediction:
+            report.goal("prediction end to end into SQLite, 1 M events / 100 k customers, events/s", value: rate, formatRate(rate),
+                        .atLeast(150_000), target: "≥ 150 k/s", note: sizeNote)
+        case .zipf:
+            report.goal("prediction end to end into SQLite, Zipf-skewed customers (s = \(options.zipfExponent)), events/s", value: rate, formatRate(rate),
+                        .none, target: "report only", note: sizeNote)
+        case .postgres:
+            report.goal("prediction end to end into PostgreSQL, 1 M events / 100 k customers, events/s", value: rate, formatRate(rate),
+                        .atLeast(80_000), target: "≥ 80 k/s", note: sizeNote)
+        case .counter:
+            report.goal("counter end to end / raw C consume of the same run", value: rate / cRate,
+                        String(format: "%.2f (%@ / %@)", rate / cRate, formatRate(rate), formatRate(cRate)),
+                        .atLeast(0.9), target: "≥ 0.90", note: sizeNote)
+        }
+
+        if kind == .prediction && options.latencySeconds > 0 {
+            try await measureLatency(service, bootstrap: bootstrap, report: report)
+        }
+        running.cancel()
+        try? await running.value
+        producer.shutdown()
+        try await engineStore.close()
+        let peak = memory.peakMiB()
+        report.add("\(subscriber) engine peak RSS (\(memory.scope))", String(format: "%.0f MiB", peak))
+        report.goal("engine peak RSS, \(title)", value: peak, String(format: "%.0f MiB", peak), .atMost(500), target: "≤ 500 MiB",
+                    note: memory.note)
+    }
+
+    /// Waits until the subscriber has taken `messages` events; returns the seconds from its first event.
+    private func waitUntilProcessed(_ service: any PipelineService, messages: Int) async throws -> Double {
+        var started: ContinuousClock.Instant?
+        var last = (count: -1, at: ContinuousClock.now)
+        while true {
+            let snap = service.status.snapshot
+            let count = snap.processed + snap.malformed
+            if started == nil && count > 0 { started = .now }
+            if count >= messages { break }
+            if count != last.count {
+                last = (count, .now)
+            } else if ContinuousClock.now - last.at > .seconds(120) {
+                throw BenchError("the \(subscriber) subscriber took no event for 120 s (\(count) of \(messages))")
+            }
+            try await Task.sleep(for: .milliseconds(5))
+        }
+        return seconds(ContinuousClock.now - (started ?? .now))
+    }
+
+    /// Latency from produce (an event's time is the wall clock when the load producer made it) to the
+    /// commit of the profile it changed, at a fixed rate. The load producer's first 2 s (from its first
+    /// event) are its start-up and reported apart; the rest is the steady state.
+    private func measureLatency(_ service: any PipelineService, bootstrap: String, report: BenchReport) async throws {
+        let rate = options.latencyRate, duration = options.latencySeconds
+        let samples = Mutex<[(eventTime: Int64, latency: Double)]>([])
+        let loadStarted = Int64(Date().timeIntervalSince1970 * 1000)
+        service.onCommit { timestamps in
+            let now = Date().timeIntervalSince1970 * 1000
+            samples.withLock { s in
+                // Only the load's events (a late commit of the preload carries week-old times).
+                for t in timestamps where t >= loadStarted - 1_000 { s.append((t, now - Double(t))) }
+            }
+        }
+        let load = try ChildProcess.startProducer(options.streamscore, bootstrap: bootstrap, topic: Self.topic,
+                                                  ["--synthetic", "\(Int(rate) * duration)", "--customers", "\(options.customers)",
+                                                   "--rate", "\(rate)"])
+        guard load.wait() == 0 else { throw BenchError("the load producer (streamscore produce --rate) failed") }
+        try await Task.sleep(for: .seconds(1))
+        service.onCommit { _ in }
+        let all = samples.withLock { $0 }
+        guard let first = all.map(\.eventTime).min() else {
+            report.add("latency samples", "0 (no committed event of the load)")
+            return
+        }
+        let startUp = all.filter { $0.eventTime < first + 2_000 }.map(\.latency).sorted()
+        let steady = all.filter { $0.eventTime >= first + 2_000 }.map(\.latency)
+        // Diagnostic: the steady state's latency by tenth of the run, in commit order.
+        let tenth = max(1, steady.count / 10)
+        let parts = stride(from: 0, to: steady.count, by: tenth).map { i -> String in
+            let slice = steady[i..<min(steady.count, i + tenth)].sorted()
+            return String(format: "%.0f/%.0f", quantile(slice, 0.5), quantile(slice, 0.99))
+        }
+        printLine("  latency p50/p99 (ms) by tenth of the steady state: " + parts.joined(separator: " "))
+        let sorted = steady.sorted()
+        let rateText = "\(formatCount(Int(rate)))/s"
+        let rateNote = rate == 20_000 ? nil : "run at \(rateText)"
+        report.add("latency produce→stored at \(rateText), load producer's first 2 s, p50 / p99",
+                   String(format: "%.1f / %.1f ms", quantile(startUp, 0.5), quantile(startUp, 0.99)))
+        report.add("latency produce→stored at \(rateText), steady state, p50", String(format: "%.1f ms", quantile(sorted, 0.5)))
+        report.add("latency produce→stored at \(rateText), steady state, p99", String(format: "%.1f ms", quantile(sorted, 0.99)))
+        report.add("latency samples (start-up / steady state)", "\(startUp.count) / \(sorted.count)")
+        let p50 = quantile(sorted, 0.5), p99 = quantile(sorted, 0.99), startP99 = quantile(startUp, 0.99)
+        report.goal("latency produce→stored profile at 20,000 events/s, steady state, p50", value: p50,
+                    String(format: "%.1f ms", p50), .atMost(10), target: "≤ 10 ms", note: rateNote)
+        report.goal("latency produce→stored profile at 20,000 events/s, steady state, p99", value: p99, String(format: "%.1f ms", p99), .atMost(25), target: "≤ 25 ms", note: rateNote)
+        report.goal("latency of the events of the load producer's first 2 s (its start-up), p99", value: startP99, String(format: "%.1f ms", startP99),
+                    .atMost(100), target: "≤ 100 ms", note: rateNote)
+    }
+}
+
+/// The peak resident size of this process over one section: reset at the start where Linux allows
+/// (`/proc/self/clear_refs`), else the peak since the process started.
+struct EngineMemory {
+    /// Resident MiB when the section started.
+    let startMiB: Double
+    /// Whether the peak was reset at the start.
+    let reset: Bool
+
+    init() {
+        reset = (try? ResidentMemory.resetPeak()) != nil
+        startMiB = Double(ResidentMemory().bytes) / 1_048_576
+    }
+
+    /// The peak in MiB.
+    func peakMiB() -> Double { Double(ResidentMemory().peakBytes) / 1_048_576 }
+
+    /// What the peak covers.
+    var scope: String {
+        reset ? String(format: "this section; %.0f MiB at its start; broker and producer excluded", startMiB)
+            : "whole process: the peak could not be reset; broker and producer excluded"
+    }
+
+    /// A note for the goals table, or nil.
+    var note: String? {
+        reset ? String(format: "%.0f MiB held at the section's start", startMiB) : "whole process's peak: it could not be reset"
+    }
+}
+
+/// What the end-to-end bench needs of a subscriber.
+protocol PipelineService: Sendable {
+    var status: SubscriberStatus { get }
+    func run() async throws
+    func onCommit(_ hook: @escaping @Sendable ([Int64]) -> Void)
+}
+
+extension PredictionSubscriber: PipelineService {}
+
+extension CounterSubscriber: PipelineService {
+    /// The counter subscriber has no commit hook; the bench measures no latency with it.
+    func onCommit(_ hook: @escaping @Sendable ([Int64]) -> Void) {}
+}
