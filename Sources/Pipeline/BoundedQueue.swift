@@ -119,6 +119,14 @@ final class BoundedQueue<Element: Sendable>: Sendable {
         if let error { r?.resume(throwing: error) } else { r?.resume(returning: nil) }
     }
 
+    /// A queued element if there is one, without waiting (nil when empty or finished).
+    func nextAvailable() -> Element? {
+        let action = state.withLock { s -> BoundedQueueState<Element>.TakeAction? in s.count > 0 ? s.take() : nil }
+        guard case .element(let e, let wake)? = action else { return nil }
+        wake?.resume(returning: false)
+        return e
+    }
+
     /// The next element, or nil after `finish()`.
     func next() async throws -> Element? {
         try await withCheckedThrowingContinuation { (c: CheckedContinuation<Element?, any Error>) in

@@ -201,12 +201,41 @@ public final class PredictionSubscriber: Service, Sendable {
         }
     }
 
+    /// Most batches and relevant events committed in one store transaction.
+    static let maxGroupBatches = 8
+    static let maxGroupEvents = 40_000
+
+    /// Commits consecutive batches of one generation in one transaction, then hands their messages on.
+    private func commitGroup(_ group: [EnrichedBatch], toConfirmer: BoundedQueue<PublishedBatch>) async throws {
+        guard let last = group.last else { return }
+        defer { for batch in group { consumer.release(batch.filtered.source) } }
+        // Batches polled under an assignment that was lost belong to another member now.
+        guard consumer.mayCommit(last.filtered.source) else { return }
+        guard let committed = try await writer.commit(group) else {
+            // Everything polled after these batches follows on from them: re-read the stored offsets and
+            // start again from there (the enricher drops its cache with the new generation).
+            enricher.markCommitted(last.filtered.sequence)
+            consumer.rewind()
+            return
+        }
+        enricher.markCommitted(last.filtered.sequence)
+        var next: [Int32: Int64] = [:]
+        for batch in group {
+            if let hook = commitHook.withLock({ $0 }) { hook(batch.filtered.relevant.map(\.timestamp)) }
+            next.merge(batch.filtered.source.nextOffsets) { _, later in later }
+            status.recordCommitted(processed: batch.filtered.validCount, malformed: batch.filtered.malformedCount)
+        }
+        consumer.commit(next)
+        await toConfirmer.send(try await writer.publish(committed))
+    }
+
     /// Stage 1–2 in this task, 3 and 4 in their own, joined by rendezvous channels (so a slow stage
     /// makes the one before it wait, and the consumer pause); deliveries are awaited in a fifth task,
     /// at most `maxInFlightBatches` behind the store commits.
     private func runStages() async throws {
         let toScorer = AsyncThrowingChannel<EnrichedBatch, any Error>()
-        let toCommitter = AsyncThrowingChannel<EnrichedBatch, any Error>()
+        // Room for a few scored batches: those that queue up while the store commits are committed together.
+        let toCommitter = BoundedQueue<EnrichedBatch>(capacity: Self.maxGroupBatches)
         let toConfirmer = BoundedQueue<PublishedBatch>(capacity: maxInFlightBatches)
         try await writer.recover()
         try await withThrowingTaskGroup(of: Void.self) { group in
@@ -221,29 +250,27 @@ public final class PredictionSubscriber: Service, Sendable {
                     }
                     toCommitter.finish()
                 } catch {
-                    toCommitter.fail(error)
+                    toCommitter.finish(throwing: error)
                     throw error
                 }
             }
             group.addTask {
                 do {
-                    for try await batch in toCommitter {
-                        defer { self.consumer.release(batch.filtered.source) }
-                        // A batch polled under an assignment that was lost belongs to another member now.
-                        guard self.consumer.mayCommit(batch.filtered.source) else { continue }
-                        guard let committed = try await self.writer.commit(batch) else {
-                            // Everything polled after this batch follows on from it: re-read the stored
-                            // offsets and start again from there (the enricher drops its cache with the new
-                            // generation).
-                            self.enricher.markCommitted(batch.filtered.sequence)
-                            self.consumer.rewind()
-                            continue
+                    while let first = try await toCommitter.next() {
+                        // Group commit: the batches already waiting (same assignment generation) join this one.
+                        var group = [first]
+                        var events = first.filtered.relevant.count
+                        while events < Self.maxGroupEvents, group.count < Self.maxGroupBatches,
+                              let next = toCommitter.nextAvailable() {
+                            if next.filtered.source.generation != first.filtered.source.generation {
+                                try await self.commitGroup(group, toConfirmer: toConfirmer)
+                                group = []
+                                events = 0
+                            }
+                            group.append(next)
+                            events += next.filtered.relevant.count
                         }
-                        self.enricher.markCommitted(batch.filtered.sequence)
-                        if let hook = self.commitHook.withLock({ $0 }) { hook(batch.filtered.relevant.map(\.timestamp)) }
-                        self.consumer.commit(batch.filtered.source.nextOffsets)
-                        self.status.recordCommitted(processed: batch.filtered.validCount, malformed: batch.filtered.malformedCount)
-                        await toConfirmer.send(try await self.writer.publish(committed))
+                        try await self.commitGroup(group, toConfirmer: toConfirmer)
                     }
                     toConfirmer.finish()
                 } catch {

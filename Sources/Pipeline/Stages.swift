@@ -413,25 +413,28 @@ final class ProfileWriter: Sendable {
         return out
     }
 
-    /// Step 1: one store transaction with the batch's profiles, offsets and outbox entry (and the
-    /// deletion of entries delivered since the last commit).
-    /// - Returns: nil when the commit was fenced (another instance owns a partition, or the batch follows
-    ///   one that was dropped).
-    func commit(_ batch: EnrichedBatch) async throws -> CommittedBatch? {
+    /// Step 1: one store transaction with the profiles, offsets and outbox entry of consecutive batches
+    /// (a group commit: batches that queued up while the store was busy share one transaction, which
+    /// writes each page once), and the deletion of entries delivered since the last commit.
+    /// - Returns: nil when the commit was fenced (another instance owns a partition, or a batch follows
+    ///   one that was dropped): every batch of the group is dropped.
+    func commit(_ batches: [EnrichedBatch]) async throws -> CommittedBatch? {
         let started = ContinuousClock.now
-        let messages = messages(batch)
-        let outbox = messages.isEmpty ? nil : OutboxEntry(id: "\(instance)-\(batch.filtered.sequence)", subscriber: scope.subscriber,
-                                                          customerIDs: batch.updates.compactMap { $0.churnScore == nil ? nil : $0.profile.customerID })
+        let messages = batches.flatMap(messages)
+        var seen = Set<String>()
+        let customers = batches.flatMap { $0.updates.compactMap { $0.churnScore == nil ? nil : $0.profile.customerID } }.filter { seen.insert($0).inserted }
+        let outbox = messages.isEmpty ? nil : OutboxEntry(id: "\(instance)-\(batches[0].filtered.sequence)", subscriber: scope.subscriber, customerIDs: customers)
         let delivered = acknowledged.withLock { a -> [String] in
             defer { a.removeAll() }
             return a
         }
-        let advances = batch.filtered.source.offsetAdvances
+        let updates = batches.count == 1 ? batches[0].updates : ProfileUpdate.mergedKeepingLast(batches.flatMap(\.updates))
+        let advances = Self.advances(batches)
         let storeStart = ContinuousClock.now
         let store = store, scope = scope
         do {
-            try await retrying("commit \(batch.updates.count) profiles to \(store.location)", stage: "write", status: status, logger: logger) {
-                try await store.commitProfiles(batch.updates, offsets: advances, scope: scope, outbox: outbox, acknowledged: delivered)
+            try await retrying("commit \(updates.count) profiles to \(store.location)", stage: "write", status: status, logger: logger) {
+                try await store.commitProfiles(updates, offsets: advances, scope: scope, outbox: outbox, acknowledged: delivered)
             }
         } catch let error as StoreError where error.kind == .fenced {
             acknowledged.withLock { $0.append(contentsOf: delivered) }
@@ -444,17 +447,36 @@ final class ProfileWriter: Sendable {
         }
         status.storeLatency.recordInterval(since: storeStart)
         tracker.committed(advances)
-        let scored = batch.updates.reduce(0) { $0 + ($1.churnScore == nil ? 0 : 1) }
+        let scored = batches.reduce(0) { n, b in n + b.updates.reduce(0) { $0 + ($1.churnScore == nil ? 0 : 1) } }
         status.update { $0.scored += scored }
         latency.recordInterval(since: started)
-        return CommittedBatch(batch: batch, messages: messages, outboxID: outbox?.id)
+        return CommittedBatch(batches: batches, messages: messages, outboxID: outbox?.id)
+    }
+
+    /// The offset advances of consecutive batches: per partition, from the first batch's expected offset
+    /// to the last batch's end.
+    static func advances(_ batches: [EnrichedBatch]) -> [OffsetAdvance] {
+        guard batches.count > 1 else { return batches.first?.filtered.source.offsetAdvances ?? [] }
+        var merged: [Int32: OffsetAdvance] = [:]
+        var order: [Int32] = []
+        for batch in batches {
+            for a in batch.filtered.source.offsetAdvances {
+                if let first = merged[a.partition] {
+                    merged[a.partition] = OffsetAdvance(partition: a.partition, expected: first.expected, next: a.next)
+                } else {
+                    merged[a.partition] = a
+                    order.append(a.partition)
+                }
+            }
+        }
+        return order.compactMap { merged[$0] }
     }
 
     /// Step 2, after the commit: enqueues the batch's churn-scores messages without waiting for their
     /// delivery, so that several batches' deliveries overlap.
     func publish(_ committed: CommittedBatch) async throws -> PublishedBatch {
         guard !committed.messages.isEmpty else { return PublishedBatch(committed: committed, pending: nil) }
-        newestScores.enqueued(committed.batch)
+        for batch in committed.batches { newestScores.enqueued(batch) }
         let messages = committed.messages, producer = producer
         let pending = try await retrying("enqueue \(messages.count) scores for \(scoresTopic)", stage: "publish", status: status, logger: logger) {
             try await producer.enqueue(messages)
@@ -466,12 +488,12 @@ final class ProfileWriter: Sendable {
     /// re-scored since), then marks the outbox entry for deletion.
     func confirm(_ published: PublishedBatch) async throws {
         let committed = published.committed
-        defer { newestScores.finished(committed.batch) }
+        defer { for batch in committed.batches { newestScores.finished(batch) } }
         if let pending = published.pending {
             do {
                 _ = try await pending.delivered()
             } catch {
-                let superseded = newestScores.superseded(in: committed.batch)
+                let superseded = newestScores.superseded(in: committed.batches)
                 let messages = committed.messages.filter { m in
                     !superseded.contains(String(decoding: m.key ?? [], as: UTF8.self))
                 }
@@ -538,11 +560,12 @@ final class NewestScores: Sendable {
         }
     }
 
-    /// Customers of `batch` whose newer score is already enqueued by a later batch.
-    func superseded(in batch: EnrichedBatch) -> Set<String> {
-        let sequence = batch.filtered.sequence
+    /// Customers of consecutive `batches` (committed together) whose newer score is already enqueued by a
+    /// later batch.
+    func superseded(in batches: [EnrichedBatch]) -> Set<String> {
+        guard let sequence = batches.last?.filtered.sequence else { return [] }
         return newest.withLock { n in
-            Set(batch.updates.map(\.profile.customerID).filter { (n[$0] ?? sequence) > sequence })
+            Set(batches.flatMap { $0.updates.map(\.profile.customerID) }.filter { (n[$0] ?? sequence) > sequence })
         }
     }
 
@@ -554,9 +577,9 @@ final class NewestScores: Sendable {
     }
 }
 
-/// A batch whose state is committed, with its churn-scores messages and outbox entry.
+/// Consecutive batches whose state is committed (in one transaction), with their messages and outbox entry.
 struct CommittedBatch: Sendable {
-    let batch: EnrichedBatch
+    let batches: [EnrichedBatch]
     let messages: [ProducerMessage]
     let outboxID: String?
 }

@@ -399,7 +399,7 @@ public final class PostgresStore: EngineStore {
     public func commitProfiles(_ updates: [ProfileUpdate], offsets: [OffsetAdvance], scope: OffsetScope,
                                outbox: OutboxEntry?, acknowledged: [String]) async throws {
         let now = Timestamp.format(millis: Int64(Date().timeIntervalSince1970 * 1000))
-        let columns = ProfileColumns(Self.merged(updates))
+        let columns = ProfileColumns(ProfileUpdate.mergedKeepingLast(updates))
         do {
             try await transaction("commit profiles") { conn, logger in
                 try await Self.advance(conn, offsets, scope, now: now, logger: logger)
@@ -619,33 +619,6 @@ public final class PostgresStore: EngineStore {
 
     // MARK: Plumbing
 
-    /// The pipeline's updates as columns; several updates of one customer are folded into one row exactly as
-    /// SQLite's one-by-one upserts would leave it (attributes of the first, scores of the last that has one,
-    /// everything else of the last).
-    static func merged(_ updates: [ProfileUpdate]) -> [ProfileUpdate] {
-        var index: [String: Int] = [:]
-        var result: [ProfileUpdate] = []
-        result.reserveCapacity(updates.count)
-        for u in updates {
-            guard let i = index[u.profile.customerID] else {
-                index[u.profile.customerID] = result.count
-                result.append(u)
-                continue
-            }
-            var merged = u
-            merged.profile.attributes = result[i].profile.attributes
-            merged.churnScore = u.churnScore ?? result[i].churnScore
-            merged.modelVersion = u.modelVersion ?? result[i].modelVersion
-            if u.churnScore == nil {
-                merged.modelName = result[i].modelName
-                merged.arm = result[i].arm
-                merged.reasons = result[i].reasons
-            }
-            merged.scoredAt = u.scoredAt ?? result[i].scoredAt
-            result[i] = merged
-        }
-        return result
-    }
 
     /// How long one transaction may go without finishing before its connection is closed.
     static let transactionDeadline: Duration = .seconds(15)

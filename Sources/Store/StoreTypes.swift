@@ -340,3 +340,33 @@ public struct AttributeReferences: Sendable, Equatable {
         self.monthlyCharges = monthlyCharges
     }
 }
+
+extension ProfileUpdate {
+    /// Several updates of one customer folded into one, exactly as one-by-one upserts would leave the row
+    /// (attributes of the first, scores of the last that has one, everything else of the last), in
+    /// first-seen order.
+    public static func mergedKeepingLast(_ updates: [ProfileUpdate]) -> [ProfileUpdate] {
+        var index: [String: Int] = [:]
+        var result: [ProfileUpdate] = []
+        result.reserveCapacity(updates.count)
+        for u in updates {
+            guard let i = index[u.profile.customerID] else {
+                index[u.profile.customerID] = result.count
+                result.append(u)
+                continue
+            }
+            var merged = u
+            merged.profile.attributes = result[i].profile.attributes
+            merged.churnScore = u.churnScore ?? result[i].churnScore
+            merged.modelVersion = u.modelVersion ?? result[i].modelVersion
+            if u.churnScore == nil {
+                merged.modelName = result[i].modelName
+                merged.arm = result[i].arm
+                merged.reasons = result[i].reasons
+            }
+            merged.scoredAt = u.scoredAt ?? result[i].scoredAt
+            result[i] = merged
+        }
+        return result
+    }
+}
