@@ -13,14 +13,20 @@ struct GoalResult {
         case none
     }
 
+    /// What is measured, with the goal's conditions.
     let name: String
+    /// The measured value, in the bound's unit.
     let value: Double
+    /// The value as printed.
     let valueText: String
+    /// The goal.
     let bound: Bound
+    /// The goal as printed (`≥ 150 k/s`).
     let targetText: String
     /// Why the run is not the goal's own measurement (smaller sizes, another rate), or nil.
     let note: String?
 
+    /// `met`, `not met`, or `(no goal)`.
     var verdict: String {
         switch bound {
         case .atLeast(let target): return value >= target ? "met" : "not met"
@@ -34,10 +40,13 @@ struct GoalResult {
 ///
 /// - Important: used from the bench's single task only.
 final class BenchReport {
+    /// Name and printed value of every figure, in order.
     private(set) var figures: [(String, String)] = []
+    /// Every goal measured, in order.
     private(set) var goals: [GoalResult] = []
     private let metrics: PrometheusCollectorRegistry?
 
+    /// A report reading stage timers from `metrics` (nil: none).
     init(metrics: PrometheusCollectorRegistry?) { self.metrics = metrics }
 
     /// Sum and count of each `*_seconds` timer in the metrics registry, by name and labels.
@@ -67,6 +76,7 @@ final class BenchReport {
         }
     }
 
+    /// Prints the run's time and machine.
     func header() {
         let host = ProcessInfo.processInfo.hostName
         let cpus = ProcessInfo.processInfo.activeProcessorCount
@@ -74,6 +84,7 @@ final class BenchReport {
         printLine("streamscore bench — \(ISO8601DateFormatter().string(from: Date())) — host \(host), \(cpus) cores, \(mem) GiB")
     }
 
+    /// Records and prints a figure.
     func add(_ name: String, _ value: String) {
         figures.append((name, value))
         printLine(String(format: "  %-58@ %@", name as NSString, value as NSString))
@@ -85,8 +96,10 @@ final class BenchReport {
         goals.append(GoalResult(name: name, value: value, valueText: valueText, bound: bound, targetText: targetText, note: note))
     }
 
+    /// Prints a section's title.
     func section(_ title: String) { printLine("\n== \(title)") }
 
+    /// Prints the table of figures and the table of goals.
     func footer() {
         printLine("\n| figure | value |\n|---|---|")
         for (name, value) in figures { printLine("| \(name) | \(value) |") }
@@ -104,7 +117,7 @@ func printLine(_ line: String) {
 }
 
 /// Seconds of a duration as a Double.
-func seconds(_ d: Duration) -> Double {
+public func seconds(_ d: Duration) -> Double {
     Double(d.components.seconds) + Double(d.components.attoseconds) * 1e-18
 }
 

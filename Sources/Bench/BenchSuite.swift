@@ -110,6 +110,8 @@ public enum BenchSuite {
 
 /// The bench cannot go on: a missing tool, a child process that failed, a stalled pipeline.
 struct BenchError: Error, CustomStringConvertible {
+    /// What failed and what to do.
     let description: String
+    /// An error saying `description`.
     init(_ description: String) { self.description = description }
 }

@@ -12,11 +12,14 @@ func syntheticEvents(_ count: Int, customers: Int) -> [[UInt8]] {
 /// Decode and feature update on one core; the SQLite store's batch insert of new profiles and its steady
 /// state (upserts of existing profiles, what the pipeline does once every customer has a profile).
 struct CoreBench {
+    /// Synthetic events of the decode, feature and insert measurements.
     let events: Int
     /// Profiles of the steady state.
     let customers: Int
+    /// Whether to measure decode and feature update (`core`), or the SQLite sections only (`sqlite`).
     let decodeAndFeatures: Bool
 
+    /// Runs the sections and adds their figures and goals to `report`.
     func run(_ report: BenchReport) async throws {
         let lines = syntheticEvents(events, customers: 100_000)
         let decoded = lines.compactMap { EventDecoder.decode($0).event }
@@ -134,10 +137,13 @@ struct CoreBench {
 /// Commits batches of profile updates with offsets that continue each other (partition 0), as one
 /// subscriber's writer does.
 struct OffsetChain {
+    /// The store written to.
     let store: SQLiteStore
+    /// The offsets' subscriber and topic.
     let scope: OffsetScope
     private var next: Int64?
 
+    /// Offsets of `topic`, from the start.
     init(store: SQLiteStore, topic: String) {
         self.store = store
         scope = OffsetScope(subscriber: "bench", topic: topic)

@@ -22,6 +22,7 @@ struct EndToEndBench {
         /// Counter subscriber into SQLite.
         case counter
 
+        /// The `--only` name.
         var section: BenchSection {
             switch self {
             case .prediction: .prediction
@@ -32,8 +33,11 @@ struct EndToEndBench {
         }
     }
 
+    /// Which section.
     let kind: Kind
+    /// Sizes, rates, stores and the `streamscore` executable.
     let options: BenchOptions
+    /// The engine's logger (errors only).
     let logger: Logger
 
     private static let topic = "bench-e2e"
@@ -57,6 +61,7 @@ struct EndToEndBench {
             : "run at \(formatCount(options.e2eMessages)) events / \(formatCount(options.customers)) customers"
     }
 
+    /// Runs the section and adds its figures and goals to `report`.
     func run(_ report: BenchReport) async throws {
         let messages = options.e2eMessages, customers = options.customers
         report.section("End to end, \(title): \(formatCount(messages)) synthetic events, \(formatCount(customers)) customers, \(options.partitions) partitions")

@@ -6,12 +6,18 @@ import ProcessSupport
 /// Preloads a topic on the embedded broker and measures the raw C consume rate and the Swift
 /// `KafkaConsumer` rate on it, alternating, same broker, same run.
 struct KafkaBench {
+    /// Messages preloaded and read by each consumer.
     let messages: Int
+    /// Partitions of the topic.
     let partitions: Int
+    /// Measurements of each consumer (medians reported).
     let runs: Int
+    /// Path of the C consumer.
     let cConsumer: String
+    /// The consumers' logger.
     let logger: Logger
 
+    /// Runs the section and adds its figures and goal to `report`.
     func run(_ report: BenchReport) async throws {
         report.section("Kafka consume: \(messages) × ~200 B on the embedded broker, \(partitions) partitions")
         try Self.checkCConsumer(cConsumer)
@@ -98,8 +104,10 @@ struct KafkaBench {
 
 /// Delivery round trip of a 1,000-message send on the embedded broker (what the writer waits for).
 struct ProducerBench {
+    /// The producer's logger.
     let logger: Logger
 
+    /// Measures with the producer `properties` and adds the figure, named with `label`, to `report`.
     func run(_ report: BenchReport, properties: [(key: String, value: String)], label: String) async throws {
         let broker = try EmbeddedBroker(logger: logger)
         try broker.createTopic("bench-produce", partitions: 4)

@@ -3,11 +3,13 @@ import Scoring
 
 /// Rows/s per shared model for batches of 1,000 on one core, and single-row latency.
 struct ScoringBench {
+    /// Folder with NAME.pmml and NAME.expected.csv of the shared models.
     let modelsDir: String
 
     /// µs per row of a batch of 1,000 on one core: a third of the shared models' scikit-learn times (docs/benchmarks.md).
     static let batchGoals: [String: Double] = ["logreg": 0.087, "tree": 0.153, "forest": 0.733, "gbc": 0.42]
 
+    /// Runs the section and adds its figures and goals to `report`.
     func run(_ report: BenchReport) throws {
         report.section("PMML scoring: one core, batches of 1,000 rows, rows from NAME.expected.csv")
         for name in ["logreg", "tree", "forest", "gbc"] {

@@ -186,6 +186,11 @@ actor ProfileEnricher {
     private struct Entry {
         var profile: Profile
         var lastSequence: Int
+
+        mutating func apply(_ event: Event, sequence: Int) {
+            _ = profile.apply(event)
+            lastSequence = sequence
+        }
     }
     private var cache: [String: Entry] = [:]
     private let store: any EngineStore
@@ -236,10 +241,9 @@ actor ProfileEnricher {
         var touched: [String] = []
         var touchedSet = Set<String>()
         for event in batch.relevant {
-            guard var entry = cache[event.customerID] else { continue }
-            entry.profile.apply(event)
-            entry.lastSequence = batch.sequence
-            cache[event.customerID] = entry
+            // Mutated in place through the dictionary's accessor: copying the entry out and back would
+            // copy its day buckets on every event (the cache still references them).
+            guard cache[event.customerID]?.apply(event, sequence: batch.sequence) != nil else { continue }
             if touchedSet.insert(event.customerID).inserted { touched.append(event.customerID) }
         }
         var updates: [ProfileUpdate] = []
