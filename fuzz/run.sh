@@ -57,19 +57,32 @@ max_len_of() { case $1 in events) echo 70000 ;; pmml) echo 8192 ;; esac; }
 dict_of() { case $1 in events) echo fuzz/events.dict ;; pmml) echo fuzz/pmml.dict ;; esac; }
 runs_of() { case $1 in events) echo "${FUZZ_RUNS_EVENTS:-$runs_default}" ;; pmml) echo "${FUZZ_RUNS_PMML:-$runs_default}" ;; esac; }
 
+# Modules a target's module imports, built first as static libraries (Scoring imports CSV).
+deps_of() { case $1 in events) echo "" ;; pmml) echo CSV ;; esac; }
+
 build() {
   local target=$1 module binary
   module=$(module_of "$target")
   binary=$(binary_of "$target")
-  local flags=(-parse-as-library -O -module-name "$module" -package-name StreamScore)
+  local flags=(-parse-as-library -O -package-name StreamScore -I "$out" -L "$out")
   # lld links the sanitizer runtimes without gold's flood of "Cannot export local symbol" warnings.
   if command -v ld.lld >/dev/null 2>&1; then flags+=(-use-ld=lld); fi
-  echo "== build $target: swiftc -sanitize=$sanitizers ${flags[*]} Sources/$module/*.swift $(harness_of "$target")"
-  if ! nice -n 19 swiftc -sanitize="$sanitizers" "${flags[@]}" "Sources/$module"/*.swift "$(harness_of "$target")" \
+  local dep
+  for dep in $(deps_of "$target"); do
+    echo "== build $dep (a dependency of $module)"
+    nice -n 19 swiftc "${flags[@]}" -module-name "$dep" -emit-module -emit-module-path "$out/$dep.swiftmodule" \
+      -emit-library -static -o "$out/lib$dep.a" $(find "Sources/$dep" -name '*.swift' | sort)
+    flags+=(-l"$dep")
+  done
+  # Every source of the module, subfolders included (Sources/Scoring/Models/).
+  local sources
+  mapfile -t sources < <(find "Sources/$module" -name '*.swift' | sort)
+  echo "== build $target: swiftc -sanitize=$sanitizers ${flags[*]} -module-name $module Sources/$module/**/*.swift $(harness_of "$target")"
+  if ! nice -n 19 swiftc -sanitize="$sanitizers" "${flags[@]}" -module-name "$module" "${sources[@]}" "$(harness_of "$target")" \
        -o "$binary" 2>"$out/build-$target.log"; then
     if [ "$sanitizers" != fuzzer ]; then
       echo "   -sanitize=$sanitizers failed (see $out/build-$target.log); retrying with -sanitize=fuzzer alone"
-      nice -n 19 swiftc -sanitize=fuzzer "${flags[@]}" "Sources/$module"/*.swift "$(harness_of "$target")" -o "$binary"
+      nice -n 19 swiftc -sanitize=fuzzer "${flags[@]}" -module-name "$module" "${sources[@]}" "$(harness_of "$target")" -o "$binary"
     else
       cat "$out/build-$target.log" >&2
       return 1

@@ -101,7 +101,8 @@ struct ProfileDocument: Encodable {
 }
 
 /// The stored `reasons` column as raw JSON: the engine writes it as a JSON array; anything else (a
-/// damaged or hand-edited cell) is `null` rather than a broken document.
+/// damaged or hand-edited cell) is `null` rather than a broken document. (A guard, not a validator:
+/// Foundation's parser on Linux tolerates a trailing comma in an array.)
 func storedReasons(_ text: String?) -> RawJSON? {
     guard let text, (try? JSONSerialization.jsonObject(with: Data(text.utf8))) is [Any] else { return nil }
     return RawJSON(text)
