@@ -36,16 +36,29 @@ public enum SetScoring {
     /// A prediction-log message value (CONTRACT §5): the features and every model's probability.
     public static func logValue(customerID: String, scoredAt: String, servedBy: String, features: FeatureVector,
                                 set: ModelSet, probabilities: [[Double]], row: Int) -> [UInt8] {
-        var json = "{\"customer_id\":\(jsonString(customerID)),\"scored_at\":\(jsonString(scoredAt)),\"served_by\":\(jsonString(servedBy)),\"features\":"
-        json += features.json
-        json += ",\"scores\":{"
+        var w = JSONBytes(capacity: 320 + 96 * set.members.count)
+        w.raw("{\"customer_id\":")
+        w.string(customerID)
+        w.raw(",\"scored_at\":")
+        w.string(scoredAt)
+        w.raw(",\"served_by\":")
+        w.string(servedBy)
+        w.raw(",\"features\":")
+        features.writeJSON(into: &w)
+        w.raw(",\"scores\":{")
         for (m, member) in set.members.enumerated() {
-            if m > 0 { json += "," }
-            let p = probabilities[m][row]
-            json += "\(jsonString(member.name)):{\"model_version\":\(jsonString(member.model.version)),\"role\":\"\(member.role.rawValue)\",\"probability\":\(p.isNaN ? "null" : jsonNumber(p))}"
+            if m > 0 { w.raw(",") }
+            w.string(member.name)
+            w.raw(":{\"model_version\":")
+            w.string(member.model.version)
+            w.raw(",\"role\":")
+            w.string(member.role.rawValue)
+            w.raw(",\"probability\":")
+            w.number(probabilities[m][row])
+            w.raw("}")
         }
-        json += "}}"
-        return Array(json.utf8)
+        w.raw("}}")
+        return w.bytes
     }
 }
 
@@ -146,9 +159,34 @@ public final class ModelStats: Sendable {
 }
 
 extension FeatureVector {
-    /// The vector as a JSON object keyed by field name: counts and `tenure_days` as integers.
+    /// Writes the vector as a JSON object keyed by field name: counts and `tenure_days` as integers.
+    public func writeJSON(into w: inout JSONBytes) {
+        w.raw("{\"tenure_days\":")
+        w.int(tenureDays)
+        w.raw(",\"plan\":")
+        w.string(plan)
+        w.raw(",\"monthly_charges\":")
+        w.number(monthlyCharges)
+        w.raw(",\"page_views_30d\":")
+        w.int(pageViews30d)
+        w.raw(",\"pricing_views_30d\":")
+        w.int(pricingViews30d)
+        w.raw(",\"cancel_views_30d\":")
+        w.int(cancelViews30d)
+        w.raw(",\"support_calls_30d\":")
+        w.int(supportCalls30d)
+        w.raw(",\"complaints_30d\":")
+        w.int(complaints30d)
+        w.raw(",\"days_since_last_visit\":")
+        w.number(daysSinceLastVisit)
+        w.raw("}")
+    }
+
+    /// The vector as a JSON object (see `writeJSON(into:)`).
     public var json: String {
-        "{\"tenure_days\":\(tenureDays),\"plan\":\(jsonString(plan)),\"monthly_charges\":\(jsonNumber(monthlyCharges)),\"page_views_30d\":\(pageViews30d),\"pricing_views_30d\":\(pricingViews30d),\"cancel_views_30d\":\(cancelViews30d),\"support_calls_30d\":\(supportCalls30d),\"complaints_30d\":\(complaints30d),\"days_since_last_visit\":\(jsonNumber(daysSinceLastVisit))}"
+        var w = JSONBytes()
+        writeJSON(into: &w)
+        return String(decoding: w.bytes, as: UTF8.self)
     }
 }
 

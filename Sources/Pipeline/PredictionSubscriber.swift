@@ -203,10 +203,10 @@ public final class PredictionSubscriber: Service, Sendable {
 
     /// Most batches and relevant events committed in one store transaction.
     static let maxGroupBatches = 8
-    static let maxGroupEvents = 40_000
+    static let maxGroupEvents = 12_000
 
     /// Commits consecutive batches of one generation in one transaction, then hands their messages on.
-    private func commitGroup(_ group: [EnrichedBatch], toConfirmer: BoundedQueue<PublishedBatch>) async throws {
+    private func commitGroup(_ group: [EnrichedBatch], toPublisher: BoundedQueue<CommittedBatch>) async throws {
         guard let last = group.last else { return }
         defer { for batch in group { consumer.release(batch.filtered.source) } }
         // Batches polled under an assignment that was lost belong to another member now.
@@ -226,7 +226,7 @@ public final class PredictionSubscriber: Service, Sendable {
             status.recordCommitted(processed: batch.filtered.validCount, malformed: batch.filtered.malformedCount)
         }
         consumer.commit(next)
-        await toConfirmer.send(try await writer.publish(committed))
+        await toPublisher.send(committed)
     }
 
     /// Stage 1–2 in this task, 3 and 4 in their own, joined by rendezvous channels (so a slow stage
@@ -236,7 +236,9 @@ public final class PredictionSubscriber: Service, Sendable {
         let toScorer = AsyncThrowingChannel<EnrichedBatch, any Error>()
         // Room for a few scored batches: those that queue up while the store commits are committed together.
         let toCommitter = BoundedQueue<EnrichedBatch>(capacity: Self.maxGroupBatches)
-        let toConfirmer = BoundedQueue<PublishedBatch>(capacity: maxInFlightBatches)
+        let toPublisher = BoundedQueue<CommittedBatch>(capacity: 2)
+        // Committed groups whose deliveries are awaited (each up to `maxGroupEvents` events).
+        let toConfirmer = BoundedQueue<PublishedBatch>(capacity: max(2, maxInFlightBatches / 8))
         try await writer.recover()
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask {
@@ -246,6 +248,8 @@ public final class PredictionSubscriber: Service, Sendable {
                         // contract's fallbacks apply).
                         let population = self.reasons > 0 ? try? await self.references.current() : nil
                         self.scorer.score(&batch, reasons: self.reasons, population: population)
+                        // Encoded here, beside the store commit of the batches before (two cores).
+                        batch.messages = self.writer.messages(batch)
                         await toCommitter.send(batch)
                     }
                     toCommitter.finish()
@@ -263,14 +267,27 @@ public final class PredictionSubscriber: Service, Sendable {
                         while events < Self.maxGroupEvents, group.count < Self.maxGroupBatches,
                               let next = toCommitter.nextAvailable() {
                             if next.filtered.source.generation != first.filtered.source.generation {
-                                try await self.commitGroup(group, toConfirmer: toConfirmer)
+                                try await self.commitGroup(group, toPublisher: toPublisher)
                                 group = []
                                 events = 0
                             }
                             group.append(next)
                             events += next.filtered.relevant.count
                         }
-                        try await self.commitGroup(group, toConfirmer: toConfirmer)
+                        try await self.commitGroup(group, toPublisher: toPublisher)
+                    }
+                    toPublisher.finish()
+                } catch {
+                    toPublisher.finish(throwing: error)
+                    throw error
+                }
+            }
+            group.addTask {
+                // Enqueues each committed group's messages without waiting for their delivery, so that
+                // several groups' deliveries overlap.
+                do {
+                    while let committed = try await toPublisher.next() {
+                        await toConfirmer.send(try await self.writer.publish(committed))
                     }
                     toConfirmer.finish()
                 } catch {

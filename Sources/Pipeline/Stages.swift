@@ -25,6 +25,8 @@ struct EnrichedBatch: Sendable {
     /// update (NaN where that model could not score it).
     var scoredBy: ModelSet?
     var probabilities: [[Double]] = []
+    /// Set after scoring: the batch's churn-scores and prediction-log messages.
+    var messages: [ProducerMessage] = []
 
     init(filtered: FilteredBatch, updates: [ProfileUpdate]) {
         self.filtered = filtered
@@ -370,10 +372,25 @@ final class ProfileWriter: Sendable {
     /// One churn-scores message (CONTRACT §2, §5).
     func scoreMessage(customerID id: String, score: Double, modelVersion: String, modelName: String, arm: String, scoredAt: String,
                       reasons: String? = nil) -> ProducerMessage {
-        var json = "{\"customer_id\":\(jsonString(id)),\"churn_score\":\(jsonNumber(score)),\"model_version\":\(jsonString(modelVersion)),\"model_name\":\(jsonString(modelName)),\"arm\":\(jsonString(arm)),\"scored_at\":\(jsonString(scoredAt))"
-        if let reasons { json += ",\"reasons\":\(reasons)" }
-        json += "}"
-        return ProducerMessage(topic: scoresTopic, key: Array(id.utf8), value: Array(json.utf8))
+        var w = JSONBytes(capacity: 192 + (reasons?.utf8.count ?? 0))
+        w.raw("{\"customer_id\":")
+        w.string(id)
+        w.raw(",\"churn_score\":")
+        w.number(score)
+        w.raw(",\"model_version\":")
+        w.string(modelVersion)
+        w.raw(",\"model_name\":")
+        w.string(modelName)
+        w.raw(",\"arm\":")
+        w.string(arm)
+        w.raw(",\"scored_at\":")
+        w.string(scoredAt)
+        if let reasons {
+            w.raw(",\"reasons\":")
+            w.json(reasons.utf8)
+        }
+        w.raw("}")
+        return ProducerMessage(topic: scoresTopic, key: Array(id.utf8), value: w.bytes)
     }
 
     /// The messages of a batch: a churn-scores message per profile whose score changed, and (unless
@@ -424,7 +441,7 @@ final class ProfileWriter: Sendable {
     ///   one that was dropped): every batch of the group is dropped.
     func commit(_ batches: [EnrichedBatch]) async throws -> CommittedBatch? {
         let started = ContinuousClock.now
-        let messages = batches.flatMap(messages)
+        let messages = batches.flatMap(\.messages)
         var seen = Set<String>()
         let customers = batches.flatMap { $0.updates.compactMap { $0.churnScore == nil ? nil : $0.profile.customerID } }.filter { seen.insert($0).inserted }
         let outbox = messages.isEmpty ? nil : OutboxEntry(id: "\(instance)-\(batches[0].filtered.sequence)", subscriber: scope.subscriber, customerIDs: customers)

@@ -42,8 +42,9 @@ struct OutboxTests {
         // A producer that holds its messages for 20 s before sending (a slow broker link, through a real
         // librdkafka setting): the store commits go on, the acknowledgements do not come.
         let slow = try EngineProcess(base + ["--kafka", "linger.ms=20000"], logDir: dir, name: "slow")
-        // Deliveries held back, the writer stops after `maxInFlightBatches` batches (16 × 50 events).
-        let progressed = try await eventually(timeout: .seconds(60)) { (slow.status()["prediction"]?.processed ?? 0) >= 700 }
+        // Deliveries held back, the writer stops once its bounded hand-offs are full (a few hundred events at
+        // 50 per batch).
+        let progressed = try await eventually(timeout: .seconds(60)) { (slow.status()["prediction"]?.processed ?? 0) >= 300 }
         #expect(progressed, "no progress; see \(slow.stderrFile.path)")
         slow.signal(SIGKILL)
         _ = slow.waitExit(timeout: 10)
@@ -54,7 +55,7 @@ struct OutboxTests {
         let pending = try await killed.pendingOutbox(subscriber: "prediction")
         let committed = try await killed.offsets(OffsetScope(subscriber: "prediction", topic: "page-views")).values.reduce(0, +)
         try await killed.close()
-        #expect(pending.count >= 10 && committed >= 500, "outbox entries \(pending.count), committed offsets \(committed)")
+        #expect(pending.count >= 3 && committed >= 300, "outbox entries \(pending.count), committed offsets \(committed)")
         #expect(try readScores(broker.bootstrap).isEmpty, "a 20 s linger should have held every score back")
 
         let engine = try EngineProcess(base, logDir: dir, name: "restart")
