@@ -44,6 +44,15 @@ public struct BenchOptions: Sendable {
     public var modelsDir = "Tests/Fixtures/models"
     /// The model the end-to-end prediction sections score with.
     public var model = "Sources/StreamScoreCLI/Resources/demo-model.pmml"
+    /// A model-set file the end-to-end prediction sections score with instead of `model` (the cost of a set).
+    public var modelSet: String?
+    /// Reasons stored with each score in the end-to-end prediction sections (`run --reasons K`).
+    public var reasons = 0
+    /// Run an as-of rescore sweep of the store the whole time (`run --daily-rescore`), at `sweepRate` profiles/s.
+    public var sweep = false
+    public var sweepRate = 2_000.0
+    /// The prediction-log topic of the end-to-end prediction sections (nil: no log, for its cost).
+    public var predictionLogTopic: String? = "predictions"
     /// Synthetic events of each end-to-end section.
     public var e2eMessages = 1_000_000
     /// Distinct customers of the end-to-end sections, and profiles of the SQLite steady state.

@@ -1,3 +1,4 @@
+import Events
 import Foundation
 import Kafka
 import Logging
@@ -106,16 +107,41 @@ struct EndToEndBench {
         settings.topic = Self.topic
         settings.groupPrefix = "bench-\(UUID().uuidString.prefix(6))"
         let service: any PipelineService
+        var sweep: Task<(Int, Int), Never>?
         if kind == .counter {
             service = try CounterSubscriber(settings: settings, store: engineStore, logger: logger)
         } else {
-            let registry = try ModelRegistry(contentsOf: URL(fileURLWithPath: options.model))
+            let registry = try options.modelSet.map { try ModelRegistry(modelSet: URL(fileURLWithPath: $0)) }
+                ?? ModelRegistry(contentsOf: URL(fileURLWithPath: options.model))
+            settings.predictionLogTopic = options.predictionLogTopic
+            settings.reasons = options.reasons
             service = try PredictionSubscriber(settings: settings, store: engineStore, registry: registry, producer: producer, logger: logger)
+            if options.sweep {
+                // A daily as-of sweep running the whole time, as `run --daily-rescore` would (rate `--rescore-rate`).
+                let rescorer = Rescorer(store: engineStore, registry: registry, producer: producer, logger: logger)
+                let rate = options.sweepRate
+                sweep = Task {
+                    var sweeps = 0, rewritten = 0
+                    while !Task.isCancelled {
+                        guard let result = try? await rescorer.run(asOf: Timestamp.nowMillis(), rate: rate) else { break }
+                        sweeps += 1
+                        rewritten += result.rewritten
+                        try? await Task.sleep(for: .milliseconds(200))
+                    }
+                    return (sweeps, rewritten)
+                }
+            }
         }
         let running = Task { try await service.run() }
         defer { running.cancel() }
         let elapsed = try await waitUntilProcessed(service, messages: messages)
         let rate = Double(messages) / elapsed
+        if let sweep {
+            sweep.cancel()
+            let (sweeps, rewritten) = await sweep.value
+            report.add("as-of sweeps during the run (rate \(Int(options.sweepRate))/s), profiles rewritten", "\(sweeps) sweeps, \(rewritten)")
+        }
+        if options.reasons > 0 { report.add("reasons per stored score (--reasons)", "\(options.reasons)") }
         report.add("\(subscriber) end to end, events/s", formatRate(rate))
         report.add("raw C consume on the same topic, msgs/s", formatRate(cRate))
         report.add("\(subscriber) / raw C", String(format: "%.2f", rate / cRate))

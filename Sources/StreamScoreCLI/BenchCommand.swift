@@ -31,6 +31,21 @@ struct BenchCommand: AsyncParsableCommand {
     @Option(name: .customLong("models-dir"), help: "Folder with the reference models (NAME.pmml, NAME.expected.csv).")
     var modelsDir = "Tests/Fixtures/models"
 
+    @Option(help: "A model-set file the end-to-end prediction sections score with (e.g. bench/three-models.json), for the cost of a set.")
+    var models: String?
+
+    @Option(name: .customLong("prediction-log-topic"), help: "Prediction-log topic of the end-to-end prediction sections; `none` for its cost.")
+    var predictionLogTopic = "predictions"
+
+    @Option(help: "Reasons stored with each score in the prediction sections (as `run --reasons K`), for their cost.")
+    var reasons = 0
+
+    @Flag(help: "Run an as-of rescore sweep of the store during the prediction sections (as `run --daily-rescore`).")
+    var sweep = false
+
+    @Option(name: .customLong("sweep-rate"), help: "Profiles per second of that sweep.")
+    var sweepRate = 2_000.0
+
     @Option(name: .customLong("e2e-messages"), help: "Synthetic events for the end-to-end sections.")
     var e2eMessages = 1_000_000
 
@@ -76,6 +91,11 @@ struct BenchCommand: AsyncParsableCommand {
         options.cConsumer = cConsumer
         options.modelsDir = modelsDir
         options.e2eMessages = e2eMessages
+        options.modelSet = models
+        options.reasons = reasons
+        options.sweep = sweep
+        options.sweepRate = sweepRate
+        options.predictionLogTopic = predictionLogTopic == "none" ? nil : predictionLogTopic
         options.customers = customers
         options.zipfExponent = zipf
         options.latencyRate = latencyRate
