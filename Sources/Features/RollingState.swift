@@ -118,16 +118,9 @@ public struct RollingState: Sendable, Equatable, Hashable {
 
     /// The rolling counters as of the newest event.
     public var counters: Counters {
-        var result = Counters()
-        guard let start = windowStart else { return result }
-        for bucket in buckets where bucket.day >= start {
-            result.pageViews += Int(bucket.pageViews)
-            result.pricingViews += Int(bucket.pricingViews)
-            result.cancelViews += Int(bucket.cancelViews)
-            result.supportCalls += Int(bucket.supportCalls)
-            result.complaints += Int(bucket.complaints)
-        }
-        return result
+        // Every bucket lies on or before date(newest), so this is the window of date(newest).
+        guard let newest else { return Counters() }
+        return counters(asOf: newest)
     }
 
     /// The rolling counters as of a time `t` at or after the newest event (CONTRACT §6): the buckets

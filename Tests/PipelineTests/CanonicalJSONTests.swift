@@ -9,18 +9,6 @@ import TestSupport
 
 @testable import HTTPAPI
 
-/// A reproducible random source (SplitMix64), so that a failure can be replayed from its seed.
-struct SplitMix64: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
 
 /// The HTTP API's JSON encoder against the text the API wrote before it (string interpolation with
 /// `JSONText`): numbers exactly as `"\(d)"`, strings as `JSONText.string`, keys in declaration order,
