@@ -471,7 +471,10 @@ final class ProfileWriter: Sendable {
         let scored = batches.reduce(0) { n, b in n + b.updates.reduce(0) { $0 + ($1.churnScore == nil ? 0 : 1) } }
         status.update { $0.scored += scored }
         latency.recordInterval(since: started)
-        return CommittedBatch(batches: batches, messages: messages, outboxID: outbox?.id)
+        let scores = batches.map { b in
+            BatchScores(sequence: b.filtered.sequence, customers: b.updates.compactMap { $0.churnScore == nil ? nil : $0.profile.customerID })
+        }
+        return CommittedBatch(scores: scores, messages: messages, outboxID: outbox?.id)
     }
 
     /// The offset advances of consecutive batches: per partition, from the first batch's expected offset
@@ -496,35 +499,40 @@ final class ProfileWriter: Sendable {
     /// Step 2, after the commit: enqueues the batch's churn-scores messages without waiting for their
     /// delivery, so that several batches' deliveries overlap.
     func publish(_ committed: CommittedBatch) async throws -> PublishedBatch {
-        guard !committed.messages.isEmpty else { return PublishedBatch(committed: committed, pending: nil) }
-        for batch in committed.batches { newestScores.enqueued(batch) }
+        guard !committed.messages.isEmpty else { return PublishedBatch(scores: committed.scores, outboxID: committed.outboxID, pending: nil) }
+        for batch in committed.scores { newestScores.enqueued(batch) }
         let messages = committed.messages, producer = producer
         let pending = try await retrying("enqueue \(messages.count) scores for \(scoresTopic)", stage: "publish", status: status, logger: logger) {
             try await producer.enqueue(messages)
         }
-        return PublishedBatch(committed: committed, pending: pending)
+        // librdkafka holds its own copy until delivery: the group's messages and batches are let go here
+        // (a re-send rebuilds the messages from the store).
+        return PublishedBatch(scores: committed.scores, outboxID: committed.outboxID, pending: pending)
     }
 
-    /// Step 3: waits for the delivery (re-sending on a failure, leaving out customers a newer batch has
-    /// re-scored since), then marks the outbox entry for deletion.
+    /// Step 3: waits for the delivery, then marks the outbox entry for deletion. On a delivery failure it
+    /// re-sends the group's customers' scores as stored now (as a restart would), leaving out customers a
+    /// newer batch has re-scored since.
     func confirm(_ published: PublishedBatch) async throws {
-        let committed = published.committed
-        defer { for batch in committed.batches { newestScores.finished(batch) } }
+        defer { for batch in published.scores { newestScores.finished(batch) } }
         if let pending = published.pending {
             do {
                 _ = try await pending.delivered()
             } catch {
-                let superseded = newestScores.superseded(in: committed.batches)
-                let messages = committed.messages.filter { m in
-                    !superseded.contains(String(decoding: m.key ?? [], as: UTF8.self))
+                let superseded = newestScores.superseded(in: published.scores)
+                var seen = Set<String>()
+                let ids = published.scores.flatMap(\.customers).filter { !superseded.contains($0) && seen.insert($0).inserted }
+                let store = store, producer = producer
+                let rows = try await retrying("read \(ids.count) profiles to re-send", stage: "publish", status: status, logger: logger) {
+                    try await store.profileRows(ids)
                 }
-                let producer = producer
+                let messages = messages(rows: rows)
                 try await retrying("re-send \(messages.count) scores to \(scoresTopic)", stage: "publish", status: status, logger: logger) {
                     try await producer.send(messages)
                 }
             }
         }
-        if let id = committed.outboxID { acknowledged.withLock { $0.append(id) } }
+        if let id = published.outboxID { acknowledged.withLock { $0.append(id) } }
     }
 
     /// At start-up, before the first batch: re-publishes what an earlier run committed but did not see
@@ -568,46 +576,52 @@ final class ProfileWriter: Sendable {
     }
 }
 
+/// The customers a batch scored (in order), by its sequence number: what delivery tracking keeps of a
+/// committed batch.
+struct BatchScores: Sendable {
+    let sequence: Int
+    let customers: [String]
+}
+
 /// Per customer with a score in flight, the sequence of the newest batch that enqueued one. A batch that
 /// must re-send its scores leaves out those a newer batch supersedes, so a re-sent score never lands
 /// after a newer score of the same customer. Holds only the customers of unfinished batches.
 final class NewestScores: Sendable {
     private let newest = Mutex<[String: Int]>([:])
 
-    func enqueued(_ batch: EnrichedBatch) {
-        let sequence = batch.filtered.sequence
+    func enqueued(_ batch: BatchScores) {
         newest.withLock { n in
-            for u in batch.updates where u.churnScore != nil { n[u.profile.customerID] = sequence }
+            for id in batch.customers { n[id] = batch.sequence }
         }
     }
 
     /// Customers of consecutive `batches` (committed together) whose newer score is already enqueued by a
     /// later batch.
-    func superseded(in batches: [EnrichedBatch]) -> Set<String> {
-        guard let sequence = batches.last?.filtered.sequence else { return [] }
+    func superseded(in batches: [BatchScores]) -> Set<String> {
+        guard let sequence = batches.last?.sequence else { return [] }
         return newest.withLock { n in
-            Set(batches.flatMap { $0.updates.map(\.profile.customerID) }.filter { (n[$0] ?? sequence) > sequence })
+            Set(batches.flatMap(\.customers).filter { (n[$0] ?? sequence) > sequence })
         }
     }
 
-    func finished(_ batch: EnrichedBatch) {
-        let sequence = batch.filtered.sequence
+    func finished(_ batch: BatchScores) {
         newest.withLock { n in
-            for u in batch.updates where n[u.profile.customerID] == sequence { n.removeValue(forKey: u.profile.customerID) }
+            for id in batch.customers where n[id] == batch.sequence { n.removeValue(forKey: id) }
         }
     }
 }
 
 /// Consecutive batches whose state is committed (in one transaction), with their messages and outbox entry.
 struct CommittedBatch: Sendable {
-    let batches: [EnrichedBatch]
+    let scores: [BatchScores]
     let messages: [ProducerMessage]
     let outboxID: String?
 }
 
-/// A committed batch whose churn-scores messages are enqueued, with their pending delivery.
+/// A committed group whose messages are enqueued, with their pending delivery.
 struct PublishedBatch: Sendable {
-    let committed: CommittedBatch
+    let scores: [BatchScores]
+    let outboxID: String?
     let pending: PendingDeliveries?
 }
 

@@ -42,7 +42,9 @@ struct CrashRecoveryTests {
         let broker = try BrokerProcess(partitions: 6, topic: "page-views")
         defer { broker.stop() }
         let total = try Shared.lines("events_dirty.jsonl").count
-        let producer = try ProducerProcess(file: Shared.reference("events_dirty.jsonl"), bootstrap: broker.bootstrap, topic: "page-views", rate: 200)
+        // 120 events/s: the stream (42 s) outlasts the three runs (each joins the group in ~3 s), so the
+        // last kill still lands before the end (at 200/s it sometimes did not).
+        let producer = try ProducerProcess(file: Shared.reference("events_dirty.jsonl"), bootstrap: broker.bootstrap, topic: "page-views", rate: 120)
         let db = dir.appendingPathComponent("state.db")
         let args = engineArgs(broker: broker, db: db)
         // Each run starts where the store says; kill after a few hundred more messages.
