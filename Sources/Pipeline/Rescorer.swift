@@ -93,7 +93,8 @@ public struct Rescorer: Sendable {
         if let producer, !done.isEmpty {
             let messages = rewrites.filter { done.contains($0.customerID) }.map { r in
                 let scoredAt = page.first { $0.row.customer_id == r.customerID }?.row.scored_at ?? ""
-                return ProducerMessage(topic: scoresTopic, key: Array(r.customerID.utf8), value: Array(Self.scoreJSON(r, scoredAt: scoredAt).utf8))
+                return ChurnScoreMessage.make(topic: scoresTopic, customerID: r.customerID, score: r.churnScore, modelVersion: r.modelVersion,
+                                              modelName: r.modelName, arm: r.arm, scoredAt: scoredAt, reasons: r.reasons)
             }
             try await producer.send(messages)
         }
@@ -126,9 +127,5 @@ public struct Rescorer: Sendable {
                                                          : stored.row.reasons))
         }
         return out
-    }
-
-    static func scoreJSON(_ r: ScoreRewrite, scoredAt: String) -> String {
-        "{\"customer_id\":\(jsonString(r.customerID)),\"churn_score\":\(jsonNumber(r.churnScore)),\"model_version\":\(jsonString(r.modelVersion)),\"model_name\":\(jsonString(r.modelName)),\"arm\":\(jsonString(r.arm)),\"scored_at\":\(jsonString(scoredAt))\(r.reasons.map { ",\"reasons\":\($0)" } ?? "")}"
     }
 }

@@ -372,25 +372,8 @@ final class ProfileWriter: Sendable {
     /// One churn-scores message (CONTRACT §2, §5).
     func scoreMessage(customerID id: String, score: Double, modelVersion: String, modelName: String, arm: String, scoredAt: String,
                       reasons: String? = nil) -> ProducerMessage {
-        var w = JSONBytes(capacity: 192 + (reasons?.utf8.count ?? 0))
-        w.raw("{\"customer_id\":")
-        w.string(id)
-        w.raw(",\"churn_score\":")
-        w.number(score)
-        w.raw(",\"model_version\":")
-        w.string(modelVersion)
-        w.raw(",\"model_name\":")
-        w.string(modelName)
-        w.raw(",\"arm\":")
-        w.string(arm)
-        w.raw(",\"scored_at\":")
-        w.string(scoredAt)
-        if let reasons {
-            w.raw(",\"reasons\":")
-            w.json(reasons.utf8)
-        }
-        w.raw("}")
-        return ProducerMessage(topic: scoresTopic, key: Array(id.utf8), value: w.bytes)
+        ChurnScoreMessage.make(topic: scoresTopic, customerID: id, score: score, modelVersion: modelVersion, modelName: modelName,
+                               arm: arm, scoredAt: scoredAt, reasons: reasons)
     }
 
     /// The messages of a batch: a churn-scores message per profile whose score changed, and (unless
@@ -623,6 +606,32 @@ struct PublishedBatch: Sendable {
     let scores: [BatchScores]
     let outboxID: String?
     let pending: PendingDeliveries?
+}
+
+/// The `churn-scores` message, for the stream's writer and for rescoring alike.
+enum ChurnScoreMessage {
+    static func make(topic: String, customerID id: String, score: Double, modelVersion: String, modelName: String, arm: String,
+                     scoredAt: String, reasons: String?) -> ProducerMessage {
+        var w = JSONBytes(capacity: 192 + (reasons?.utf8.count ?? 0))
+        w.raw("{\"customer_id\":")
+        w.string(id)
+        w.raw(",\"churn_score\":")
+        w.number(score)
+        w.raw(",\"model_version\":")
+        w.string(modelVersion)
+        w.raw(",\"model_name\":")
+        w.string(modelName)
+        w.raw(",\"arm\":")
+        w.string(arm)
+        w.raw(",\"scored_at\":")
+        w.string(scoredAt)
+        if let reasons {
+            w.raw(",\"reasons\":")
+            w.json(reasons.utf8)
+        }
+        w.raw("}")
+        return ProducerMessage(topic: topic, key: Array(id.utf8), value: w.bytes)
+    }
 }
 
 extension Metrics.Timer {
