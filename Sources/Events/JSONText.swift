@@ -1,24 +1,11 @@
 /// Writing JSON text by hand for the engine's outputs (churn-scores messages, HTTP answers), where
 /// doubles must keep full precision.
 public enum JSONText {
-    /// A JSON string literal for `s` (RFC 8259 escaping).
+    /// A JSON string literal for `s` (RFC 8259 escaping; the one escaper is `JSONBytes.string`).
     public static func string(_ s: String) -> String {
-        var out = "\""
-        out.reserveCapacity(s.utf8.count + 2)
-        for scalar in s.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            case let c where c.value < 0x20:
-                let hex = String(c.value, radix: 16)
-                out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-            default: out.unicodeScalars.append(scalar)
-            }
-        }
-        return out + "\""
+        var w = JSONBytes(capacity: s.utf8.count + 2)
+        w.string(s)
+        return String(decoding: w.bytes, as: UTF8.self)
     }
 
     /// A double in shortest round-trip form (`null` if not finite).
@@ -27,7 +14,7 @@ public enum JSONText {
 
 /// Writes JSON straight into bytes (the hot path of output messages): strings escaped byte by byte (a
 /// string with nothing to escape is copied whole), doubles in the same shortest round-trip form as
-/// `JSONText.number`. The text equals what `JSONText` would build.
+/// `JSONText.number`.
 public struct JSONBytes: Sendable {
     /// The bytes written so far.
     public private(set) var bytes: [UInt8] = []
