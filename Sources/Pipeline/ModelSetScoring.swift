@@ -181,13 +181,6 @@ extension FeatureVector {
         w.number(daysSinceLastVisit)
         w.raw("}")
     }
-
-    /// The vector as a JSON object (see `writeJSON(into:)`).
-    public var json: String {
-        var w = JSONBytes()
-        writeJSON(into: &w)
-        return String(decoding: w.bytes, as: UTF8.self)
-    }
 }
 
 extension ProfileRow {

@@ -114,12 +114,6 @@ public struct OnDemandScore: Sendable {
     public var featuresAsOf: Int64?
     public var reasons: [ScoreReason]
 
-    /// The response document.
-    public var json: String {
-        let f = features.json
-        return "{\"customer_id\":\(jsonString(customerID)),\"probability\":\(jsonNumber(probability)),\"model_name\":\(jsonString(member.name)),\"model_version\":\(jsonString(member.model.version)),\"arm\":\"\(arm.rawValue)\",\"features\":\(f),\"features_as_of\":\(featuresAsOf.map { jsonString(Timestamp.format(millis: $0)) } ?? "null"),\"reasons\":\(ScoreReasons.json(reasons))}"
-    }
-
     /// Scores `features` with the customer's arm's model of `set`.
     /// - Throws: `ScoringError` when that model cannot score them.
     public static func score(customerID: String, features: FeatureVector, featuresAsOf: Int64?, set: ModelSet,
