@@ -90,34 +90,55 @@ public enum Timestamp {
     /// Formats epoch milliseconds as RFC 3339 UTC with three fraction digits,
     /// e.g. `2026-02-01T10:42:00.000Z`.
     public static func format(millis: Int64) -> String {
+        String(unsafeUninitializedCapacity: maxFormattedLength) { write(millis: millis, into: $0.baseAddress!) }
+    }
+
+    /// The most bytes `write(millis:into:)` writes (a sign, a nine-digit year and 20 more).
+    public static let maxFormattedLength = 32
+
+    /// Calls `body` with the text `format(millis:)` returns, from a stack buffer (no allocation: the
+    /// store binds it and the message encoders copy it).
+    public static func withFormatted<R>(millis: Int64, _ body: (UnsafeBufferPointer<UInt8>) throws -> R) rethrows -> R {
+        try withUnsafeTemporaryAllocation(of: UInt8.self, capacity: maxFormattedLength) { buffer in
+            let count = write(millis: millis, into: buffer.baseAddress!)
+            return try body(UnsafeBufferPointer(rebasing: buffer[..<count]))
+        }
+    }
+
+    /// Writes the text of `format(millis:)` at `out` (room for `maxFormattedLength` bytes); returns its length.
+    public static func write(millis: Int64, into out: UnsafeMutablePointer<UInt8>) -> Int {
         let day = utcDay(millis)
         let msOfDay = (millis % millisPerDay + millisPerDay) % millisPerDay // no overflow at the extremes
         let (year, month, dayOfMonth) = civilFromDays(day)
         let ms = Int(msOfDay % 1000)
         let totalSeconds = Int(msOfDay / 1000)
-        var out = [UInt8]()
-        out.reserveCapacity(24)
-        /// Appends `value` (≥ 0) zero-padded to at least `width` digits.
+        var n = 0
+        /// Writes `value` (≥ 0) zero-padded to at least `width` digits.
         func put(_ value: Int, width: Int) {
-            var digits: [UInt8] = []
-            var v = value
-            repeat {
-                digits.append(UInt8(ascii: "0") + UInt8(v % 10))
+            var digits = 1, v = value
+            while v >= 10 { v /= 10; digits += 1 }
+            let count = max(digits, width)
+            v = value
+            for i in stride(from: count - 1, through: 0, by: -1) {
+                out[n + i] = UInt8(ascii: "0") &+ UInt8(v % 10)
                 v /= 10
-            } while v > 0
-            while digits.count < width { digits.append(UInt8(ascii: "0")) }
-            out.append(contentsOf: digits.reversed())
+            }
+            n += count
         }
-        if year < 0 { out.append(UInt8(ascii: "-")) }
+        func char(_ c: Unicode.Scalar) {
+            out[n] = UInt8(ascii: c)
+            n += 1
+        }
+        if year < 0 { char("-") }
         put(abs(year), width: 4)
-        out.append(UInt8(ascii: "-")); put(month, width: 2)
-        out.append(UInt8(ascii: "-")); put(dayOfMonth, width: 2)
-        out.append(UInt8(ascii: "T")); put(totalSeconds / 3600, width: 2)
-        out.append(UInt8(ascii: ":")); put(totalSeconds / 60 % 60, width: 2)
-        out.append(UInt8(ascii: ":")); put(totalSeconds % 60, width: 2)
-        out.append(UInt8(ascii: ".")); put(ms, width: 3)
-        out.append(UInt8(ascii: "Z"))
-        return String(decoding: out, as: UTF8.self)
+        char("-"); put(month, width: 2)
+        char("-"); put(dayOfMonth, width: 2)
+        char("T"); put(totalSeconds / 3600, width: 2)
+        char(":"); put(totalSeconds / 60 % 60, width: 2)
+        char(":"); put(totalSeconds % 60, width: 2)
+        char("."); put(ms, width: 3)
+        char("Z")
+        return n
     }
 
     /// The start of the UTC minute containing `millis`.

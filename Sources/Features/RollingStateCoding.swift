@@ -45,14 +45,23 @@ extension RollingState {
 
     /// A compact, versioned binary encoding of the state (typically 10–80 bytes).
     public func encoded() -> [UInt8] {
-        var out: [UInt8] = [Self.formatVersion]
+        var out: [UInt8] = []
+        encode(into: &out)
+        return out
+    }
+
+    /// Writes ``encoded()``'s bytes into `out`, replacing its contents and keeping its capacity (the store
+    /// reuses one buffer for every row of a transaction).
+    public func encode(into out: inout [UInt8]) {
+        out.removeAll(keepingCapacity: true)
         out.reserveCapacity(16 + buckets.count * 8)
+        out.append(Self.formatVersion)
         var flags: UInt8 = 0
         if newest != nil { flags |= 1 }
         if latestPageView != nil { flags |= 2 }
         if previousPageView != nil { flags |= 4 }
         out.append(flags)
-        guard let newest else { return out }
+        guard let newest else { return }
         Varint.put(Varint.zigzag(newest), into: &out)
         if let latestPageView { Varint.put(UInt64(bitPattern: newest &- latestPageView), into: &out) }
         if let previousPageView { Varint.put(UInt64(bitPattern: newest &- previousPageView), into: &out) }
@@ -66,7 +75,6 @@ extension RollingState {
             Varint.put(UInt64(bucket.supportCalls), into: &out)
             Varint.put(UInt64(bucket.complaints), into: &out)
         }
-        return out
     }
 
     /// Restores a state from ``encoded()`` output.

@@ -32,10 +32,12 @@ public struct SubscriberSettings: Sendable {
     public var batchLinger: Duration = .milliseconds(5)
     /// Most events per counter-subscriber batch (counting is cheap: larger batches, fewer transactions).
     public var counterBatchSize: Int = 20_000
-    /// Most records buffered between the poll thread and the pipeline before partitions pause.
-    public var maxBufferedRecords: Int = 50_000
+    /// Most records buffered between the poll thread and the pipeline: beyond it the poll thread stops
+    /// polling (librdkafka's bounded prefetch holds the rest) and pauses the partitions after a second.
+    public var maxBufferedRecords: Int = 20_000
     /// Most message bytes (key + payload) per subscriber that are polled and not yet committed (buffered,
-    /// or in any stage of the pipeline) before partitions pause: memory is bounded in bytes too.
+    /// or in any stage of the pipeline) before the poll thread stops polling, as for `maxBufferedRecords`:
+    /// memory is bounded in bytes too.
     public var maxOutstandingBytes: Int = 64 << 20
     /// Batches whose churn-scores deliveries may be in flight before their store commit.
     public var maxInFlightBatches: Int = 16
@@ -202,7 +204,7 @@ public final class PredictionSubscriber: Service, Sendable {
     }
 
     /// Most batches and relevant events committed in one store transaction.
-    static let maxGroupBatches = 8
+    static let maxGroupBatches = 4
     static let maxGroupEvents = 12_000
 
     /// Commits consecutive batches of one generation in one transaction, then hands their messages on.
@@ -229,6 +231,12 @@ public final class PredictionSubscriber: Service, Sendable {
         await toPublisher.send(committed)
     }
 
+    /// Publishes the next committed group (its batches are let go before the hand-off to the confirmer).
+    private func publishNext(from queue: BoundedQueue<CommittedBatch>) async throws -> PublishedBatch? {
+        guard let committed = try await queue.next() else { return nil }
+        return try await writer.publish(committed)
+    }
+
     /// Stage 1–2 in this task, 3 and 4 in their own, joined by rendezvous channels (so a slow stage
     /// makes the one before it wait, and the consumer pause); deliveries are awaited in a fifth task,
     /// at most `maxInFlightBatches` behind the store commits.
@@ -236,7 +244,7 @@ public final class PredictionSubscriber: Service, Sendable {
         let toScorer = AsyncThrowingChannel<EnrichedBatch, any Error>()
         // Room for a few scored batches: those that queue up while the store commits are committed together.
         let toCommitter = BoundedQueue<EnrichedBatch>(capacity: Self.maxGroupBatches)
-        let toPublisher = BoundedQueue<CommittedBatch>(capacity: 2)
+        let toPublisher = BoundedQueue<CommittedBatch>(capacity: 1)
         // Committed groups whose deliveries are awaited (each up to `maxGroupEvents` events).
         let toConfirmer = BoundedQueue<PublishedBatch>(capacity: max(2, maxInFlightBatches / 8))
         try await writer.recover()
@@ -248,8 +256,6 @@ public final class PredictionSubscriber: Service, Sendable {
                         // contract's fallbacks apply).
                         let population = self.reasons > 0 ? try? await self.references.current() : nil
                         self.scorer.score(&batch, reasons: self.reasons, population: population)
-                        // Encoded here, beside the store commit of the batches before (two cores).
-                        batch.messages = self.writer.messages(batch)
                         await toCommitter.send(batch)
                     }
                     toCommitter.finish()
@@ -286,8 +292,8 @@ public final class PredictionSubscriber: Service, Sendable {
                 // Enqueues each committed group's messages without waiting for their delivery, so that
                 // several groups' deliveries overlap.
                 do {
-                    while let committed = try await toPublisher.next() {
-                        await toConfirmer.send(try await self.writer.publish(committed))
+                    while let published = try await self.publishNext(from: toPublisher) {
+                        await toConfirmer.send(published)
                     }
                     toConfirmer.finish()
                 } catch {

@@ -153,17 +153,20 @@ public final class SQLiteStore: EngineStore {
             // argument boxing), one step per row, all in this transaction.
             let statement = try db.cachedStatement(sql: SchemaMigrations.profileUpsertSQLite)
             let h = statement.sqliteStatement
-            for u in updates {
-                let f = u.features
-                let a = u.profile.attributes
+            // No allocation per row: timestamps from a stack buffer, the rolling state into one reused buffer.
+            var blob: [UInt8] = []
+            blob.reserveCapacity(512)
+            for i in updates.indices {
+                let f = updates[i].features
+                let a = updates[i].profile.attributes
                 sqlite3_reset(h)
-                bindText(h, 1, u.profile.customerID)
+                bindText(h, 1, updates[i].profile.customerID)
                 sqlite3_bind_int64(h, 2, Int64(a.tenureDays))
                 bindText(h, 3, a.plan)
                 sqlite3_bind_double(h, 4, a.monthlyCharges)
-                if let score = u.churnScore { sqlite3_bind_double(h, 5, score) } else { sqlite3_bind_null(h, 5) }
-                if let version = u.modelVersion { bindText(h, 6, version) } else { sqlite3_bind_null(h, 6) }
-                if let at = u.scoredAt { bindText(h, 7, Timestamp.format(millis: at)) } else { sqlite3_bind_null(h, 7) }
+                if let score = updates[i].churnScore { sqlite3_bind_double(h, 5, score) } else { sqlite3_bind_null(h, 5) }
+                if let version = updates[i].modelVersion { bindText(h, 6, version) } else { sqlite3_bind_null(h, 6) }
+                if let at = updates[i].scoredAt { bindTimestamp(h, 7, at) } else { sqlite3_bind_null(h, 7) }
                 bindText(h, 8, now)
                 sqlite3_bind_int64(h, 9, Int64(f.pageViews30d))
                 sqlite3_bind_int64(h, 10, Int64(f.pricingViews30d))
@@ -171,12 +174,12 @@ public final class SQLiteStore: EngineStore {
                 sqlite3_bind_int64(h, 12, Int64(f.supportCalls30d))
                 sqlite3_bind_int64(h, 13, Int64(f.complaints30d))
                 sqlite3_bind_double(h, 14, f.daysSinceLastVisit)
-                let blob = u.profile.state.encoded()
+                updates[i].profile.state.encode(into: &blob)
                 blob.withUnsafeBytes { _ = sqlite3_bind_blob(h, 15, $0.baseAddress, Int32($0.count), sqliteTransient) }
-                if let name = u.modelName { bindText(h, 16, name) } else { sqlite3_bind_null(h, 16) }
-                if let arm = u.arm { bindText(h, 17, arm) } else { sqlite3_bind_null(h, 17) }
-                if let asOf = u.featuresAsOf { bindText(h, 18, Timestamp.format(millis: asOf)) } else { sqlite3_bind_null(h, 18) }
-                if let reasons = u.reasons { bindText(h, 19, reasons) } else { sqlite3_bind_null(h, 19) }
+                if let name = updates[i].modelName { bindText(h, 16, name) } else { sqlite3_bind_null(h, 16) }
+                if let arm = updates[i].arm { bindText(h, 17, arm) } else { sqlite3_bind_null(h, 17) }
+                if let asOf = updates[i].featuresAsOf { bindTimestamp(h, 18, asOf) } else { sqlite3_bind_null(h, 18) }
+                if let reasons = updates[i].reasons { bindText(h, 19, reasons) } else { sqlite3_bind_null(h, 19) }
                 let rc = sqlite3_step(h)
                 guard rc == SQLITE_DONE else {
                     throw StoreError(.queryFailed, "sqlite store: profile upsert failed: \(String(cString: sqlite3_errmsg(db.sqliteConnection)))")
@@ -414,6 +417,13 @@ public final class SQLiteStore: EngineStore {
 
 /// SQLite copies bound text/blobs (SQLITE_TRANSIENT).
 private let sqliteTransient = unsafeBitCast(-1, to: sqlite3_destructor_type.self)
+
+@inline(__always)
+private func bindTimestamp(_ h: OpaquePointer, _ index: Int32, _ millis: Int64) {
+    Timestamp.withFormatted(millis: millis) { text in
+        text.withMemoryRebound(to: CChar.self) { _ = sqlite3_bind_text(h, index, $0.baseAddress, Int32($0.count), sqliteTransient) }
+    }
+}
 
 @inline(__always)
 private func bindText(_ h: OpaquePointer, _ index: Int32, _ text: String) {

@@ -1,5 +1,7 @@
+import Foundation
 import Testing
 import Events
+import TestSupport   // SplitMix64
 
 @Suite("RFC 3339 timestamps")
 struct TimestampTests {
@@ -54,6 +56,8 @@ struct TimestampTests {
         #expect(Timestamp.format(millis: Timestamp.parse("9999-12-31T23:59:59.999Z") ?? 0) == "9999-12-31T23:59:59.999Z")
         #expect(Timestamp.parse("0000-01-01T00:00:00+00:01").map { Timestamp.format(millis: $0) } == "-0001-12-31T23:59:00.000Z")
         #expect(!Timestamp.format(millis: .min).isEmpty && !Timestamp.format(millis: .max).isEmpty) // no trap
+        #expect(Timestamp.format(millis: .min).utf8.count <= Timestamp.maxFormattedLength)
+        #expect(Timestamp.format(millis: .max).utf8.count <= Timestamp.maxFormattedLength)
         #expect(Timestamp.minuteFloor(feb1 + 59_999) == feb1)
         #expect(Timestamp.minuteFloor(-1) == -60_000)
         #expect(Timestamp.utcDay(feb1) == 20_485)
@@ -65,5 +69,27 @@ struct TimestampTests {
             #expect(Timestamp.parse(Timestamp.format(millis: millis)) == millis)
             millis += 133_333_337
         }
+    }
+
+    @Test("format equals Foundation's formatter for 20,000 random times (1600–9999), from the stack buffer too")
+    func formatMatchesFoundation() {
+        let formatter = DateFormatter()
+        formatter.locale = Locale(identifier: "en_US_POSIX")
+        formatter.timeZone = TimeZone(identifier: "UTC")
+        formatter.calendar = Calendar(identifier: .gregorian)
+        formatter.dateFormat = "yyyy-MM-dd'T'HH:mm:ss.SSS'Z'"
+        let low: Int64 = -11_676_096_000_000   // 1600-01-01
+        let high: Int64 = 253_402_300_799_999  // 9999-12-31T23:59:59.999
+        var rng = SplitMix64(seed: 12)
+        var mismatches = 0
+        for _ in 0..<20_000 {
+            let millis = low + Int64(rng.next() % UInt64(high - low))
+            // Whole milliseconds are exact in a Double at these magnitudes.
+            let expected = formatter.string(from: Date(timeIntervalSince1970: Double(millis) / 1000))
+            let text = Timestamp.format(millis: millis)
+            let fromStack = Timestamp.withFormatted(millis: millis) { String(decoding: $0, as: UTF8.self) }
+            if text != expected || fromStack != expected { mismatches += 1 }
+        }
+        #expect(mismatches == 0)
     }
 }

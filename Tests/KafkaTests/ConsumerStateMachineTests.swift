@@ -87,16 +87,22 @@ struct ConsumerStateMachineTests {
         #expect(check15, "the offsets read after the drain cover it")
     }
 
-    @Test("flow control pauses on the record bound or the byte bound and resumes at half of both")
+    @Test("flow control holds, then pauses, on the record bound or the byte bound and resumes at half of both")
     func flow() {
         var m = Machine(limits: limits(records: 100, bytes: 1_000))
         m.assigned([0])
-        let check16 = m.flow(paused: false) == .keep
+        let t0 = ContinuousClock.now
+        let check16 = m.flow(paused: false, now: t0) == .keep
         #expect(check16)
         // Bytes: 11 records of 100 bytes = 1,100 > 1,000 although the record count is small.
         let big = batch((0..<11).map { (0, Int64($0)) }, generation: m.generation)
         _ = m.deliver(big)
-        let check17 = m.flow(paused: false) == .pause
+        // Over a bound: hold (no polling) until `pauseAfter` has passed, then pause.
+        let holds = [m.flow(paused: false, now: t0), m.flow(paused: false, now: t0 + .milliseconds(999))]
+        #expect(holds == [.hold, .hold])
+        let check24 = m.holdCount == 1 && m.pauseCount == 0
+        #expect(check24, "one stretch over the bound is one hold")
+        let check17 = m.flow(paused: false, now: t0 + .seconds(1)) == .pause
         #expect(check17)
         let check18 = m.pauseCount == 1
         #expect(check18)
@@ -112,5 +118,24 @@ struct ConsumerStateMachineTests {
         #expect(check22)
         let check23 = m.peakOutstandingBytes == 1_100
         #expect(check23)
+    }
+
+    @Test("a hold ends when the reader drains below the bounds: no pause, and the next stretch starts its own clock")
+    func holdEndsWithoutPause() {
+        var m = Machine(limits: limits(records: 100, bytes: 1_000))
+        m.assigned([0])
+        let t0 = ContinuousClock.now
+        let big = batch((0..<11).map { (0, Int64($0)) }, generation: m.generation)
+        _ = m.deliver(big)
+        #expect(m.flow(paused: false, now: t0) == .hold)
+        _ = m.take()  // taken but not admitted: the reader's own, no longer the consumer's
+        #expect(m.flow(paused: false, now: t0 + .milliseconds(900)) == .keep)
+        _ = m.deliver(big)
+        // 1.5 s after the first hold began, but only 0 ms into this one.
+        #expect(m.flow(paused: false, now: t0 + .milliseconds(1_500)) == .hold)
+        #expect(m.flow(paused: false, now: t0 + .milliseconds(2_400)) == .hold)
+        #expect(m.flow(paused: false, now: t0 + .milliseconds(2_500)) == .pause)
+        let check = m.holdCount == 2 && m.pauseCount == 1
+        #expect(check)
     }
 }
