@@ -204,8 +204,8 @@ public final class PredictionSubscriber: Service, Sendable {
     }
 
     /// Most batches and relevant events committed in one store transaction.
-    static let maxGroupBatches = 4
-    static let maxGroupEvents = 12_000
+    static let maxGroupBatches = 8
+    static let maxGroupEvents = 30_000
 
     /// Commits consecutive batches of one generation in one transaction, then hands their messages on.
     private func commitGroup(_ group: [EnrichedBatch], toPublisher: BoundedQueue<CommittedBatch>) async throws {
