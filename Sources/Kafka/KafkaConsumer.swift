@@ -185,8 +185,11 @@ public final class KafkaConsumer<Value: Sendable>: Sendable {
             ("heartbeat.interval.ms", "500"),
             ("partition.assignment.strategy", "range"),
             // librdkafka's mock cluster answers an empty fetch only after the full wait (no wake-up on
-            // new data), so a 500 ms default becomes 500 ms of latency; 10 ms costs little on real Kafka.
-            ("fetch.wait.max.ms", "10"),
+            // new data), so a 500 ms default becomes 500 ms of latency; 5 ms costs little on real Kafka.
+            // Measured with a C consumer (now − CreateTime) at 20,000 events/s on the mock, 6 partitions:
+            // p50/p99 8.0/16.4 ms at 10 ms, 4.8/9.3 at 5, 2.9/20.7 at 2 (64 partitions: 7.6/32.8 at 10,
+            // 6.6/30.7 at 5, 21/122 at 1 — the mock then spends its time on empty fetches).
+            ("fetch.wait.max.ms", "5"),
         ]
     }
 

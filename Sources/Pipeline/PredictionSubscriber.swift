@@ -179,6 +179,9 @@ public final class PredictionSubscriber: Service, Sendable {
     /// How many times backpressure paused the partitions.
     public var pauseCount: Int { consumer.pauseCount }
 
+    /// How many times backpressure stopped the polling (without pausing, when the pipeline caught up within a second).
+    public var holdCount: Int { consumer.holdCount }
+
     /// Runs until graceful shutdown (SIGTERM) or cancellation; drains and commits in-flight batches.
     public func run() async throws {
         try await withTaskCancellationOrGracefulShutdownHandler {

@@ -82,7 +82,7 @@ struct KafkaClientTests {
         producer.shutdown()
     }
 
-    @Test("a slow reader pauses partitions; the buffer stays within its bound; nothing is lost")
+    @Test("a slow reader makes the poll thread hold, a stalled one (> 1 s) pauses the partitions; the buffer stays within its bound; nothing is lost")
     func backpressure() async throws {
         let broker = try EmbeddedBroker(logger: log)
         let topic = KafkaTestSupport.unique("slow")
@@ -97,17 +97,24 @@ struct KafkaClientTests {
                                               settings: settings, logger: log) { KafkaTestSupport.number($0) }
         var seen = Set<Int>()
         var duplicates = 0
+        var stalled = false
         for try await batch in consumer.batches {
             #expect(batch.records.count <= 500)
             for r in batch.records where !seen.insert(r.value).inserted { duplicates += 1 }
-            // A deliberately slow stage: 20 ms per batch of ≤ 500 (≤ 25,000 records/s).
+            // A deliberately slow stage: 20 ms per batch of ≤ 500 (≤ 25,000 records/s), and once a stall
+            // longer than the consumer's `pauseAfter` (1 s).
             try await Task.sleep(for: .milliseconds(20))
+            if !stalled && seen.count >= total / 3 {
+                stalled = true
+                try await Task.sleep(for: .milliseconds(1_600))
+            }
             if seen.count >= total { break }
         }
         #expect(seen.count == total)
         #expect(duplicates == 0)
         #expect(consumer.peakBufferedRecords <= 2_000, "buffered \(consumer.peakBufferedRecords) > bound")
-        #expect(consumer.pauseCount > 0, "the reader was slow, so the consumer should have paused")
+        #expect(consumer.holdCount > 0, "the reader was slower than the fetch, so the poll thread should have held")
+        #expect(consumer.pauseCount > 0, "the reader stalled for 1.6 s, so the consumer should have paused")
         consumer.shutdown()
         producer.shutdown()
     }

@@ -1,0 +1,50 @@
+import Events
+import Features
+import Foundation
+import Store
+import Testing
+
+/// The SQLite store copies its write-ahead log back from its own thread (`WALCheckpointer`): commits
+/// never checkpoint below the backstop, and the log still stays small.
+@Suite("SQLite write-ahead log checkpoints")
+struct WALCheckpointTests {
+    @Test("under continuous commits the log is copied back and reused: it stays far below what the commits wrote, and every row reads back")
+    func logStaysBounded() async throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("streamscore-wal-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let path = dir.appendingPathComponent("s.db").path
+        let store = try SQLiteStore(path: path)
+        let scope = OffsetScope(subscriber: "prediction", topic: "t")
+        let customers = 20_000, rowsPerCommit = 1_000, commits = 80
+        var next: Int64 = 0
+        var largestLog = 0
+        for c in 0..<commits {
+            var updates: [ProfileUpdate] = []
+            for r in 0..<rowsPerCommit {
+                // Spread over the table: each commit rewrites pages all over it, as random customers do.
+                let id = "C\((c * 7_919 + r * 104_729) % customers)"
+                var profile = Profile(customerID: id)
+                profile.apply(Event(eventID: "e\(c)-\(r)", type: "page_view", customerID: id,
+                                    timestamp: 1_770_000_000_000 + Int64(c * rowsPerCommit + r), page: "/"))
+                updates.append(ProfileUpdate(profile: profile, features: profile.features(), churnScore: 0.5,
+                                             modelVersion: "m", scoredAt: profile.asOf))
+            }
+            try await store.commitProfiles(updates, offsets: [OffsetAdvance(partition: 0, expected: c == 0 ? nil : next, next: next + 1)],
+                                           scope: scope)
+            next += 1
+            let log = (try? FileManager.default.attributesOfItem(atPath: path + "-wal")[.size] as? Int) ?? 0
+            largestLog = max(largestLog, log)
+            try await Task.sleep(for: .milliseconds(5))
+        }
+        // What the commits wrote to the log: every commit touches most of the table's pages.
+        let pageSize = 4_096
+        let dbPages = ((try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? 0) / pageSize
+        #expect(dbPages > 100, "the rows were copied into the database file (\(dbPages) pages)")
+        let written = commits * min(rowsPerCommit, dbPages) * pageSize / 2
+        #expect(largestLog < written / 4, "largest log \(largestLog) bytes; the commits wrote more than \(written)")
+        #expect(try await store.profileCount() == customers)
+        #expect(try await store.offsets(scope)[0] == next)
+        try await store.close()
+    }
+}
