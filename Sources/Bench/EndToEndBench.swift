@@ -162,9 +162,6 @@ struct EndToEndBench {
                         .atLeast(0.9), target: "≥ 0.90", note: sizeNote)
         }
 
-        if kind == .prediction && options.latencySeconds > 0 {
-            try await measureLatency(service, bootstrap: bootstrap, report: report)
-        }
         running.cancel()
         try? await running.value
         producer.shutdown()
@@ -173,6 +170,18 @@ struct EndToEndBench {
         report.add("\(subscriber) engine peak RSS (\(memory.scope))", String(format: "%.0f MiB", peak))
         report.goal("engine peak RSS, \(title)", value: peak, String(format: "%.0f MiB", peak), .atMost(500), target: "≤ 500 MiB",
                     note: memory.note)
+        if kind == .prediction && options.latencySeconds > 0 {
+            // On the product's default topic layout (6 partitions, `streamscore broker`) for the goal, and on
+            // this section's partitions for comparison: the mock serves many small partitions slowly.
+            let latencyMemory = EngineMemory()
+            for partitions in Array(Set([Self.latencyPartitions, options.partitions])).sorted() {
+                try await latencyRun(partitions: partitions, dir: dir, report: report)
+            }
+            let latencyPeak = latencyMemory.peakMiB()
+            report.add("prediction engine peak RSS of the latency runs (\(latencyMemory.scope))", String(format: "%.0f MiB", latencyPeak))
+            report.goal("engine peak RSS, prediction latency runs", value: latencyPeak, String(format: "%.0f MiB", latencyPeak), .atMost(500),
+                        target: "≤ 500 MiB", note: latencyMemory.note)
+        }
     }
 
     /// Waits until the subscriber has taken `messages` events; returns the seconds from its first event.
@@ -194,10 +203,70 @@ struct EndToEndBench {
         return seconds(ContinuousClock.now - (started ?? .now))
     }
 
+    /// Partitions of the latency goal's topic: the product's default layout (`streamscore broker`, `make run`).
+    static let latencyPartitions = 6
+
+    /// A latency run on its own broker, topic and SQLite store, the engine warm: 60,000 events at full
+    /// speed first (the active customers stored and cached, as in a steady state), then the raw librdkafka
+    /// transport latency of the same fixed-rate load (the C consumer: receipt − CreateTime), then the
+    /// engine's produce → stored latency at that rate.
+    private func latencyRun(partitions: Int, dir: URL, report: BenchReport) async throws {
+        let topic = "bench-latency-\(partitions)"
+        let (broker, bootstrap) = try ChildProcess.startBroker(options.streamscore, partitions: partitions, topic: topic)
+        defer { broker.stop() }
+        // The mock keeps ~5 MiB per partition: warm-up and transport load together stay within 6 partitions' worth.
+        let warmUp = 60_000
+        let preload = try ChildProcess.startProducer(options.streamscore, bootstrap: bootstrap, topic: topic,
+                                                     ["--synthetic", "\(warmUp)", "--customers", "\(options.customers)", "--seed", "7"])
+        guard preload.wait() == 0 else { throw BenchError("the latency warm-up (streamscore produce) failed") }
+        let floorSeconds = 2
+        let floor = try transportLatency(bootstrap: bootstrap, topic: topic, seconds: floorSeconds)
+        let store = try await StoreFactory.open(.sqlite(path: dir.appendingPathComponent("latency-\(partitions).db").path))
+        let kafka = KafkaConfig(bootstrapServers: bootstrap)
+        let producer = try KafkaProducer(config: kafka, logger: logger)
+        var settings = SubscriberSettings(kafka: kafka)
+        settings.topic = topic
+        settings.groupPrefix = "bench-latency-\(UUID().uuidString.prefix(6))"
+        settings.predictionLogTopic = options.predictionLogTopic
+        settings.reasons = options.reasons
+        let registry = try options.modelSet.map { try ModelRegistry(modelSet: URL(fileURLWithPath: $0)) }
+            ?? ModelRegistry(contentsOf: URL(fileURLWithPath: options.model))
+        let service = try PredictionSubscriber(settings: settings, store: store, registry: registry, producer: producer, logger: logger)
+        let running = Task { try await service.run() }
+        defer { running.cancel() }
+        _ = try await waitUntilProcessed(service, messages: warmUp + Int(options.latencyRate) * floorSeconds)
+        try await measureLatency(service, bootstrap: bootstrap, topic: topic, partitions: partitions, floor: floor, report: report)
+        running.cancel()
+        try? await running.value
+        producer.shutdown()
+        try await store.close()
+    }
+
+    /// The C consumer's p50 / p99 transport latency (ms) of `seconds` of the fixed-rate load on `topic`.
+    private func transportLatency(bootstrap: String, topic: String, seconds: Int) throws -> (p50: Double, p99: Double) {
+        let count = Int(options.latencyRate) * seconds
+        let consumer = try ChildProcess(URL(fileURLWithPath: options.cConsumer), [bootstrap, topic, "bench-latency-c", "\(count)", "latency"],
+                                        stderr: .inherit)
+        // Starting at the log end: give it time to join and be assigned before the load begins.
+        Thread.sleep(forTimeInterval: 4)
+        let load = try ChildProcess.startProducer(options.streamscore, bootstrap: bootstrap, topic: topic,
+                                                  ["--synthetic", "\(count)", "--customers", "\(options.customers)", "--rate", "\(options.latencyRate)", "--seed", "8"])
+        guard load.wait() == 0 else { throw BenchError("the transport-latency load (streamscore produce --rate) failed") }
+        let text = String(decoding: consumer.readToEnd(), as: UTF8.self)
+        _ = consumer.wait()
+        // `c_consumer latency: N msgs p50 X p99 Y ms`
+        let words = text.split(whereSeparator: { $0 == " " || $0 == "\n" })
+        guard let i = words.firstIndex(of: "p50"), i + 3 < words.count, let p50 = Double(words[i + 1]), let p99 = Double(words[i + 3]) else {
+            throw BenchError("C consumer (latency) failed: \(text)")
+        }
+        return (p50, p99)
+    }
+
     /// Latency from produce (an event's time is the wall clock when the load producer made it) to the
     /// commit of the profile it changed, at a fixed rate. The load producer's first 2 s (from its first
     /// event) are its start-up and reported apart; the rest is the steady state.
-    private func measureLatency(_ service: any PipelineService, bootstrap: String, report: BenchReport) async throws {
+    private func measureLatency(_ service: any PipelineService, bootstrap: String, topic: String, partitions: Int,
+                                floor: (p50: Double, p99: Double), report: BenchReport) async throws {
         let rate = options.latencyRate, duration = options.latencySeconds
         let samples = Mutex<[(eventTime: Int64, latency: Double)]>([])
         let loadStarted = Int64(Date().timeIntervalSince1970 * 1000)
@@ -208,7 +277,7 @@ struct EndToEndBench {
                 for t in timestamps where t >= loadStarted - 1_000 { s.append((t, now - Double(t))) }
             }
         }
-        let load = try ChildProcess.startProducer(options.streamscore, bootstrap: bootstrap, topic: Self.topic,
+        let load = try ChildProcess.startProducer(options.streamscore, bootstrap: bootstrap, topic: topic,
                                                   ["--synthetic", "\(Int(rate) * duration)", "--customers", "\(options.customers)",
                                                    "--rate", "\(rate)"])
         guard load.wait() == 0 else { throw BenchError("the load producer (streamscore produce --rate) failed") }
@@ -227,10 +296,18 @@ struct EndToEndBench {
             let slice = steady[i..<min(steady.count, i + tenth)].sorted()
             return String(format: "%.0f/%.0f", quantile(slice, 0.5), quantile(slice, 0.99))
         }
-        printLine("  latency p50/p99 (ms) by tenth of the steady state: " + parts.joined(separator: " "))
+        printLine("  latency p50/p99 (ms) by tenth of the steady state, \(partitions) partitions: " + parts.joined(separator: " "))
         let sorted = steady.sorted()
-        let rateText = "\(formatCount(Int(rate)))/s"
-        let rateNote = rate == 20_000 ? nil : "run at \(rateText)"
+        let rateText = "\(formatCount(Int(rate)))/s, \(partitions) partitions"
+        let rateNote = rate == 20_000 ? nil : "run at \(formatCount(Int(rate)))/s"
+        report.add("raw librdkafka transport latency at \(rateText) (C consumer: receipt − CreateTime), p50 / p99",
+                   String(format: "%.1f / %.1f ms", floor.p50, floor.p99))
+        // The goal is set on the default layout; other partition counts are reported beside it.
+        guard partitions == Self.latencyPartitions else {
+            report.add("latency produce→stored at \(rateText), steady state, p50 / p99",
+                       String(format: "%.1f / %.1f ms", quantile(sorted, 0.5), quantile(sorted, 0.99)))
+            return
+        }
         report.add("latency produce→stored at \(rateText), load producer's first 2 s, p50 / p99",
                    String(format: "%.1f / %.1f ms", quantile(startUp, 0.5), quantile(startUp, 0.99)))
         report.add("latency produce→stored at \(rateText), steady state, p50", String(format: "%.1f ms", quantile(sorted, 0.5)))

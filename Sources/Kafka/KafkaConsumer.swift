@@ -149,6 +149,14 @@ public struct KafkaConsumerSettings: Sendable {
     /// How long the poll thread stops polling at a bound before it pauses the partitions (see
     /// `ConsumerLimits.pauseAfter`).
     public var pauseAfter: Duration = .seconds(1)
+    /// librdkafka's prefetch (`queued.max.messages.kbytes`, KiB) unless the user's properties set it. While
+    /// the reader is slower than the fetch, librdkafka's queue stays full, so this is resident memory; but
+    /// once it is full librdkafka 2.0.2 stops fetching for ~1 s, so it must hold a second of what the
+    /// reader takes: 32 MiB (~150,000 events) for the prediction pipeline (in its bench 256 MiB made the
+    /// engine's peak RSS 1,355 MiB and 32 MiB 852 MiB at the same throughput, 8 MiB cost a third of the
+    /// throughput); the counter reads ~0.9 M events/s and keeps 256 MiB (at 32 MiB it fell from 852 k to
+    /// 434 k events/s).
+    public var prefetchKiB: Int = 32_768
     /// How long a revocation waits for admitted batches to commit before it proceeds (their commits
     /// are then fenced by the stored offsets if the new owner got there first).
     public var revokeWait: Duration = .seconds(10)
@@ -168,11 +176,8 @@ public final class KafkaConsumer<Value: Sendable>: Sendable {
     private let core: ConsumerCore<Value>
 
     /// librdkafka settings the consumer applies before the user's: no auto-commit, explicit error on
-    /// an out-of-range offset, and queue sizes that avoid librdkafka 2.0.2's ~1 s fetch stalls. The
-    /// prefetch (`queued.max.messages.kbytes`) is 32 MiB: while the pipeline is slower than the fetch, the
-    /// poll thread holds and librdkafka's queue stays full, so this is resident memory; in the prediction
-    /// bench 256 MiB made the engine's peak RSS 1,355 MiB, 32 MiB 852 MiB at the same throughput, and
-    /// 8 MiB cost a third of it (the fetcher's backoff at the bound outlasts 8 MiB of events).
+    /// an out-of-range offset, and queue sizes that avoid librdkafka 2.0.2's ~1 s fetch stalls (the
+    /// prefetch in bytes comes from `KafkaConsumerSettings.prefetchKiB`).
     public static var defaultProperties: [(String, String)] {
         [
             ("enable.auto.commit", "false"),
@@ -180,7 +185,6 @@ public final class KafkaConsumer<Value: Sendable>: Sendable {
             ("auto.offset.reset", "error"),
             ("enable.partition.eof", "false"),
             ("queued.min.messages", "1000000"),
-            ("queued.max.messages.kbytes", "32768"),
             ("session.timeout.ms", "10000"),
             ("heartbeat.interval.ms", "500"),
             ("partition.assignment.strategy", "range"),
@@ -325,7 +329,7 @@ final class ConsumerCore<Value: Sendable>: @unchecked Sendable, RdKafkaCallbackC
         state = Mutex(ConsumerStateMachine(limits: ConsumerLimits(
             maxBatchRecords: settings.maxBatchSize, maxBufferedRecords: settings.maxBufferedRecords,
             maxOutstandingBytes: settings.maxOutstandingBytes, pauseAfter: settings.pauseAfter)))
-        var cfg = config.withDefaults(KafkaConsumer<Value>.defaultProperties)
+        var cfg = config.withDefaults(KafkaConsumer<Value>.defaultProperties + [("queued.max.messages.kbytes", "\(settings.prefetchKiB)")])
         cfg.set("group.id", settings.groupID)
         if let strategy = cfg.value(for: "partition.assignment.strategy"), strategy.contains("cooperative") {
             throw KafkaError(.configuration, "partition.assignment.strategy=\(strategy) is not supported: the engine's rebalance fence needs eager assignment (use range or roundrobin)")

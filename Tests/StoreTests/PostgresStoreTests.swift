@@ -79,7 +79,7 @@ struct PostgresStoreTests {
         }
         #expect(stores.count == 4)
         for store in stores {
-            #expect(try await store.appliedMigrations() == ["001_create_tables", "002_score_outbox", "003_model_sets", "004_settings_and_attribute_trigger"])
+            #expect(try await store.appliedMigrations() == ["001_create_tables", "002_score_outbox", "003_model_sets", "004_settings_and_attribute_trigger", "005_drop_churn_score_index"])
             #expect(try await store.profileCount() == 0)
             try await store.close()
         }

@@ -24,7 +24,7 @@ struct StoreTests {
     func migrations(backend: String) async throws {
         let (store, _) = try await StoreBackends.make(backend)
         if let sqlite = store as? SQLiteStore {
-            #expect(try sqlite.appliedMigrations() == ["001_create_tables", "002_score_outbox", "003_model_sets", "004_settings_and_attribute_trigger"])
+            #expect(try sqlite.appliedMigrations() == ["001_create_tables", "002_score_outbox", "003_model_sets", "004_settings_and_attribute_trigger", "005_drop_churn_score_index"])
         }
         #expect(try await store.profileCount() == 0)
         #expect(try await store.typeCounts().isEmpty)
