@@ -437,15 +437,15 @@ final class ProfileWriter: Sendable {
     ///   one that was dropped): every batch of the group is dropped.
     func commit(_ batches: [EnrichedBatch]) async throws -> CommittedBatch? {
         let started = ContinuousClock.now
-        var seen = Set<String>()
-        let customers = batches.flatMap { $0.updates.compactMap { $0.churnScore == nil ? nil : $0.profile.customerID } }.filter { seen.insert($0).inserted }
-        // Every scored customer has a churn-scores message to publish.
+        let updates = batches.count == 1 ? batches[0].updates : ProfileUpdate.mergedKeepingLast(batches.map(\.updates))
+        // Every scored customer has a churn-scores message to publish (a merged update has a score when any
+        // of the batches scored its customer).
+        let customers = updates.compactMap { $0.churnScore == nil ? nil : $0.profile.customerID }
         let outbox = customers.isEmpty ? nil : OutboxEntry(id: "\(instance)-\(batches[0].filtered.sequence)", subscriber: scope.subscriber, customerIDs: customers)
         let delivered = acknowledged.withLock { a -> [String] in
             defer { a.removeAll() }
             return a
         }
-        let updates = batches.count == 1 ? batches[0].updates : ProfileUpdate.mergedKeepingLast(batches.flatMap(\.updates))
         let advances = Self.advances(batches)
         let storeStart = ContinuousClock.now
         let store = store, scope = scope

@@ -346,10 +346,20 @@ extension ProfileUpdate {
     /// (attributes of the first, scores of the last that has one, everything else of the last), in
     /// first-seen order.
     public static func mergedKeepingLast(_ updates: [ProfileUpdate]) -> [ProfileUpdate] {
+        // Already one per customer (what the pipeline's writer hands over): returned as it is.
+        var ids = Set<String>(minimumCapacity: updates.count)
+        if updates.allSatisfy({ ids.insert($0.profile.customerID).inserted }) { return updates }
+        return mergedKeepingLast([updates])
+    }
+
+    /// `mergedKeepingLast` of the concatenation of `groups` (consecutive batches), without concatenating them.
+    public static func mergedKeepingLast(_ groups: [[ProfileUpdate]]) -> [ProfileUpdate] {
+        let total = groups.reduce(0) { $0 + $1.count }
         var index: [String: Int] = [:]
+        index.reserveCapacity(total)
         var result: [ProfileUpdate] = []
-        result.reserveCapacity(updates.count)
-        for u in updates {
+        result.reserveCapacity(total)
+        for u in groups.joined() {
             guard let i = index[u.profile.customerID] else {
                 index[u.profile.customerID] = result.count
                 result.append(u)
