@@ -86,6 +86,8 @@ struct KafkaBench {
         var settings = KafkaConsumerSettings(topic: topic, groupID: group)
         settings.maxBatchSize = 5_000
         settings.maxBufferedRecords = 50_000
+        // The same prefetch as the C consumer: this compares the clients, not their queue sizes.
+        settings.prefetchKiB = 262_144
         let consumer = try KafkaConsumer<Int>(config: KafkaConfig(bootstrapServers: bootstrap), settings: settings,
                                               logger: logger) { $0.payload?.count ?? 0 }
         var count = 0, bytes = 0

@@ -13,6 +13,9 @@ struct BoundedQueueState<Element: Sendable>: ~Copyable {
     private var finished: (any Error)?? = nil
     private var sender: Sender?
     private var receiver: Receiver?
+    /// The receiver is gone (its stage ended, normally or not): sends are dropped instead of waiting
+    /// for space that will never be made.
+    private(set) var closed = false
 
     init(capacity: Int) { self.capacity = max(1, capacity) }
 
@@ -26,9 +29,12 @@ struct BoundedQueueState<Element: Sendable>: ~Copyable {
         case queued
         /// The queue is full: the sender must `parkSender` and retry once woken.
         case full
+        /// The receiver is gone: the element is dropped; the send is done.
+        case dropped
     }
 
     mutating func offer(_ element: Element) -> OfferAction {
+        if closed { return .dropped }
         if let r = receiver {
             receiver = nil
             return .handOver(r)
@@ -70,6 +76,15 @@ struct BoundedQueueState<Element: Sendable>: ~Copyable {
     /// The receiver waits for `offer` or `finish`.
     mutating func parkReceiver(_ continuation: Receiver) { receiver = continuation }
 
+    /// The receiver is gone: drops what is queued and returns the waiting sender to release.
+    mutating func close() -> Sender? {
+        closed = true
+        items.removeAll()
+        head = 0
+        defer { sender = nil }
+        return sender
+    }
+
     /// Marks the end (or a failure); returns the waiting receiver to resume.
     mutating func finish(_ error: (any Error)?) -> Receiver? {
         finished = .some(error)
@@ -103,7 +118,7 @@ final class BoundedQueue<Element: Sendable>: Sendable {
                 case .handOver(let receiver):
                     receiver.resume(returning: element)
                     c.resume(returning: true)
-                case .queued:
+                case .queued, .dropped:
                     c.resume(returning: true)
                 case .full:
                     break
@@ -111,6 +126,13 @@ final class BoundedQueue<Element: Sendable>: Sendable {
             }
             if done { return }
         }
+    }
+
+    /// Called by the receiver when it stops taking (its stage ended): a sender waiting for space, and every
+    /// later send, returns at once and its element is dropped. Without it, a stage that failed left the
+    /// stage before it waiting forever on a full queue, and the pipeline could never finish.
+    func close() {
+        state.withLock { $0.close() }?.resume(returning: true)
     }
 
     /// Marks the end (or a failure) for the receiver.

@@ -268,6 +268,7 @@ public final class PredictionSubscriber: Service, Sendable {
                 }
             }
             group.addTask {
+                defer { toCommitter.close() }
                 do {
                     while let first = try await toCommitter.next() {
                         // Group commit: the batches already waiting (same assignment generation) join this one.
@@ -294,6 +295,7 @@ public final class PredictionSubscriber: Service, Sendable {
             group.addTask {
                 // Enqueues each committed group's messages without waiting for their delivery, so that
                 // several groups' deliveries overlap.
+                defer { toPublisher.close() }
                 do {
                     while let published = try await self.publishNext(from: toPublisher) {
                         await toConfirmer.send(published)
@@ -305,6 +307,7 @@ public final class PredictionSubscriber: Service, Sendable {
                 }
             }
             group.addTask {
+                defer { toConfirmer.close() }
                 while let published = try await toConfirmer.next() {
                     try await self.writer.confirm(published)
                 }

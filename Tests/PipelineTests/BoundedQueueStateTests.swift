@@ -50,4 +50,31 @@ struct BoundedQueueStateTests {
         #expect(none)
         #expect(capacity == 1)
     }
+
+    @Test("close (the receiver is gone): what is queued is dropped, later offers are dropped instead of reporting full")
+    func closing() {
+        var q = BoundedQueueState<Int>(capacity: 1)
+        _ = q.offer(1)
+        let full: Bool
+        if case .full = q.offer(2) { full = true } else { full = false }
+        #expect(full)
+        _ = q.close()
+        let dropped: Bool
+        if case .dropped = q.offer(3) { dropped = true } else { dropped = false }
+        #expect(dropped, "a sender must not wait for space that will never be made")
+        let count = q.count
+        #expect(count == 0)
+    }
+
+    @Test("a sender waiting on a full queue returns when the receiver's stage ends and closes it")
+    func closeReleasesWaitingSender() async throws {
+        let queue = BoundedQueue<Int>(capacity: 1)
+        await queue.send(1)
+        let sender = Task { await queue.send(2) }  // full: parks
+        try await Task.sleep(for: .milliseconds(50))
+        queue.close()
+        // Without `close` this would wait forever (the test would hang, then time out).
+        await sender.value
+        await queue.send(3)  // dropped at once
+    }
 }
