@@ -220,7 +220,7 @@ struct EndToEndBench {
                                                      ["--synthetic", "\(warmUp)", "--customers", "\(options.customers)", "--seed", "7"])
         guard preload.wait() == 0 else { throw BenchError("the latency warm-up (streamscore produce) failed") }
         let floorSeconds = 2
-        let floor = try transportLatency(bootstrap: bootstrap, topic: topic, seconds: floorSeconds)
+        let floor = try await transportLatency(bootstrap: bootstrap, topic: topic, seconds: floorSeconds)
         let store = try await StoreFactory.open(.sqlite(path: dir.appendingPathComponent("latency-\(partitions).db").path))
         let kafka = KafkaConfig(bootstrapServers: bootstrap)
         let producer = try KafkaProducer(config: kafka, logger: logger)
@@ -243,12 +243,12 @@ struct EndToEndBench {
     }
 
     /// The C consumer's p50 / p99 transport latency (ms) of `seconds` of the fixed-rate load on `topic`.
-    private func transportLatency(bootstrap: String, topic: String, seconds: Int) throws -> (p50: Double, p99: Double) {
+    private func transportLatency(bootstrap: String, topic: String, seconds: Int) async throws -> (p50: Double, p99: Double) {
         let count = Int(options.latencyRate) * seconds
         let consumer = try ChildProcess(URL(fileURLWithPath: options.cConsumer), [bootstrap, topic, "bench-latency-c", "\(count)", "latency"],
                                         stderr: .inherit)
         // Starting at the log end: give it time to join and be assigned before the load begins.
-        Thread.sleep(forTimeInterval: 4)
+        try await Task.sleep(for: .seconds(4))
         let load = try ChildProcess.startProducer(options.streamscore, bootstrap: bootstrap, topic: topic,
                                                   ["--synthetic", "\(count)", "--customers", "\(options.customers)", "--rate", "\(options.latencyRate)", "--seed", "8"])
         guard load.wait() == 0 else { throw BenchError("the transport-latency load (streamscore produce --rate) failed") }

@@ -234,6 +234,20 @@ public final class PredictionSubscriber: Service, Sendable {
         await toPublisher.send(committed)
     }
 
+    /// Runs one stage: when it ends, its output is finished (with the stage's error, if any) and its input,
+    /// if it has one, is closed, so that neither neighbour waits for it forever.
+    private static func stage<In, Out>(from input: BoundedQueue<In>?, feeding output: BoundedQueue<Out>,
+                                       _ body: () async throws -> Void) async throws {
+        defer { input?.close() }
+        do {
+            try await body()
+            output.finish()
+        } catch {
+            output.finish(throwing: error)
+            throw error
+        }
+    }
+
     /// Publishes the next committed group (its batches are let go before the hand-off to the confirmer).
     private func publishNext(from queue: BoundedQueue<CommittedBatch>) async throws -> PublishedBatch? {
         guard let committed = try await queue.next() else { return nil }
@@ -253,7 +267,8 @@ public final class PredictionSubscriber: Service, Sendable {
         try await writer.recover()
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask {
-                do {
+                // Its input is a rendezvous channel, which needs no closing.
+                try await Self.stage(from: nil as BoundedQueue<EnrichedBatch>?, feeding: toCommitter) {
                     for try await var batch in toScorer {
                         // The population's references for reasons (read at most once a minute; without them the
                         // contract's fallbacks apply).
@@ -261,15 +276,10 @@ public final class PredictionSubscriber: Service, Sendable {
                         self.scorer.score(&batch, reasons: self.reasons, population: population)
                         await toCommitter.send(batch)
                     }
-                    toCommitter.finish()
-                } catch {
-                    toCommitter.finish(throwing: error)
-                    throw error
                 }
             }
             group.addTask {
-                defer { toCommitter.close() }
-                do {
+                try await Self.stage(from: toCommitter, feeding: toPublisher) {
                     while let first = try await toCommitter.next() {
                         // Group commit: the batches already waiting (same assignment generation) join this one.
                         var group = [first]
@@ -286,24 +296,15 @@ public final class PredictionSubscriber: Service, Sendable {
                         }
                         try await self.commitGroup(group, toPublisher: toPublisher)
                     }
-                    toPublisher.finish()
-                } catch {
-                    toPublisher.finish(throwing: error)
-                    throw error
                 }
             }
             group.addTask {
                 // Enqueues each committed group's messages without waiting for their delivery, so that
                 // several groups' deliveries overlap.
-                defer { toPublisher.close() }
-                do {
+                try await Self.stage(from: toPublisher, feeding: toConfirmer) {
                     while let published = try await self.publishNext(from: toPublisher) {
                         await toConfirmer.send(published)
                     }
-                    toConfirmer.finish()
-                } catch {
-                    toConfirmer.finish(throwing: error)
-                    throw error
                 }
             }
             group.addTask {
