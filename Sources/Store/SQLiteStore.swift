@@ -164,7 +164,11 @@ public final class SQLiteStore: EngineStore {
             // No allocation per row: timestamps from a stack buffer, the rolling state into one reused buffer.
             var blob: [UInt8] = []
             blob.reserveCapacity(512)
-            for i in updates.indices {
+            // In key order: consecutive upserts then land on the same or the next B-tree pages, which
+            // SQLite finds from where its cursor is (measured with bench/sqlite_upsert.c: 3.3 → 2.5 µs/row
+            // for 25,000 random rows of 100,000).
+            let order = updates.indices.sorted { updates[$0].profile.customerID < updates[$1].profile.customerID }
+            for i in order {
                 let f = updates[i].features
                 let a = updates[i].profile.attributes
                 sqlite3_reset(h)

@@ -9,14 +9,15 @@ enum Allocator {
     /// glibc's `M_MMAP_THRESHOLD` (malloc.h).
     private static let mmapThresholdParameter: Int32 = -3
 
-    /// Allocations of 128 KiB and more (a batch's records, a group's updates) are mapped on their own and
-    /// returned to the system when freed. glibc otherwise raises this threshold as large blocks are freed
-    /// and serves them from its per-thread heaps, whose freed space stays resident. Measured in the
-    /// prediction bench (1 M events, 2026-11-29): peak RSS 453–551 MiB in five runs with it (mean 492),
-    /// 486–537 MiB in seven without (mean 514), at the same throughput — a small effect, inside the
-    /// run-to-run spread.
+    /// Allocations of 1 MiB and more (a group's merged updates, a big batch's records) are mapped on their
+    /// own and returned to the system when freed. glibc otherwise raises this threshold (up to 32 MiB) as
+    /// large blocks are freed and serves them from its per-thread heaps, whose freed space stays resident.
+    /// Measured in the prediction bench (1 M events, 3 runs each, 2026-11-30): without it 114–122 k
+    /// events/s, peak RSS 547–625 MiB; at 128 KiB 92–116 k/s, 451–564 MiB (4.6 % of the engine's CPU
+    /// samples were page faults of buffers mapped and unmapped on every batch); at 1 MiB 118–120 k/s,
+    /// 503–546 MiB.
     static func configure() {
-        _ = glibcMallopt(mmapThresholdParameter, 128 * 1024)
+        _ = glibcMallopt(mmapThresholdParameter, 1024 * 1024)
     }
 }
 #else
