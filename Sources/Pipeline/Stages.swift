@@ -249,22 +249,25 @@ actor ProfileEnricher {
                 try await store.loadProfiles(missing)
             }
             for id in missing {
-                cache[id] = Entry(profile: loaded[id] ?? Profile(customerID: id), lastSequence: batch.sequence)
+                // Not yet touched by this batch (see below); set to it by the first event applied.
+                cache[id] = Entry(profile: loaded[id] ?? Profile(customerID: id), lastSequence: batch.sequence - 1)
             }
         }
-        // Apply in arrival order; remember each touched customer once, in first-touch order.
-        var touched: [String] = []
-        var touchedSet = Set<String>()
+        // Apply in arrival order; remember each touched customer once, in first-touch order. One lookup
+        // per event: the entry's position stays valid while only values change (no insertion or removal
+        // until the next batch), and an entry last changed by an earlier batch is this batch's first touch.
+        var touched: [Dictionary<String, Entry>.Index] = []
         for event in batch.relevant {
-            // Mutated in place through the dictionary's accessor: copying the entry out and back would
-            // copy its day buckets on every event (the cache still references them).
-            guard cache[event.customerID]?.apply(event, sequence: batch.sequence) != nil else { continue }
-            if touchedSet.insert(event.customerID).inserted { touched.append(event.customerID) }
+            guard let position = cache.index(forKey: event.customerID) else { continue }
+            // Mutated in place: copying the entry out and back would copy its day buckets on every event
+            // (the cache still references them).
+            if cache.values[position].lastSequence != batch.sequence { touched.append(position) }
+            cache.values[position].apply(event, sequence: batch.sequence)
         }
         var updates: [ProfileUpdate] = []
         updates.reserveCapacity(touched.count)
-        for id in touched {
-            guard let profile = cache[id]?.profile else { continue }
+        for position in touched {
+            let profile = cache.values[position].profile
             updates.append(ProfileUpdate(profile: profile, features: profile.features(), churnScore: nil, modelVersion: nil, scoredAt: profile.asOf))
         }
         latency.recordInterval(since: started)
