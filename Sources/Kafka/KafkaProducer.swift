@@ -151,8 +151,9 @@ public final class KafkaProducer: Sendable {
     /// lets a caller keep several chunks in flight.
     public func enqueue(_ messages: [ProducerMessage]) async throws -> PendingDeliveries {
         let tracker = DeliveryTracker(count: messages.count)
-        for (index, message) in messages.enumerated() {
-            try await core.enqueue(message, slot: DeliverySlot(tracker: tracker, index: index))
+        // By index: `enumerated()` would copy each message (its topic, key and value retained and released).
+        for index in messages.indices {
+            try await core.enqueue(messages[index], slot: DeliverySlot(tracker: tracker, index: index))
         }
         return PendingDeliveries(tracker: tracker, count: messages.count)
     }

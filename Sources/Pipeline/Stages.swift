@@ -202,9 +202,17 @@ actor ProfileEnricher {
         var profile: Profile
         var lastSequence: Int
 
-        mutating func apply(_ event: Event, sequence: Int) {
+        /// - Returns: whether this is the batch's first event for the customer.
+        mutating func apply(_ event: Event, sequence: Int) -> Bool {
+            let first = lastSequence != sequence
             _ = profile.apply(event)
             lastSequence = sequence
+            return first
+        }
+
+        /// The update of this profile, built in place (reading the entry out of the dictionary would copy it).
+        mutating func update() -> ProfileUpdate {
+            ProfileUpdate(profile: profile, features: profile.features(), churnScore: nil, modelVersion: nil, scoredAt: profile.asOf)
         }
     }
     private var cache: [String: Entry] = [:]
@@ -239,7 +247,7 @@ actor ProfileEnricher {
         evictIfNeeded()
         var missing: [String] = []
         var wanted = Set<String>()
-        for event in batch.relevant where cache[event.customerID] == nil && wanted.insert(event.customerID).inserted {
+        for event in batch.relevant where cache.index(forKey: event.customerID) == nil && wanted.insert(event.customerID).inserted {
             missing.append(event.customerID)
         }
         if !missing.isEmpty {
@@ -261,15 +269,11 @@ actor ProfileEnricher {
             guard let position = cache.index(forKey: event.customerID) else { continue }
             // Mutated in place: copying the entry out and back would copy its day buckets on every event
             // (the cache still references them).
-            if cache.values[position].lastSequence != batch.sequence { touched.append(position) }
-            cache.values[position].apply(event, sequence: batch.sequence)
+            if cache.values[position].apply(event, sequence: batch.sequence) { touched.append(position) }
         }
         var updates: [ProfileUpdate] = []
         updates.reserveCapacity(touched.count)
-        for position in touched {
-            let profile = cache.values[position].profile
-            updates.append(ProfileUpdate(profile: profile, features: profile.features(), churnScore: nil, modelVersion: nil, scoredAt: profile.asOf))
-        }
+        for position in touched { updates.append(cache.values[position].update()) }
         latency.recordInterval(since: started)
         return EnrichedBatch(filtered: batch, updates: updates)
     }
@@ -313,17 +317,19 @@ struct BatchedScorer: Sendable {
         guard !batch.updates.isEmpty else { return }
         let started = ContinuousClock.now
         let set = registry.currentSet
-        var failures = 0
-        let updates = batch.updates
-        let probabilities = SetScoring.probabilities(set, updates.map(\.features)) { member, row, error in
-            failures += 1
-            if failures <= 3 {
-                logger.warning("cannot score profile", metadata: ["customer_id": "\(updates[row].profile.customerID)",
-                                                                  "model": "\(set.members[member].name)", "error": "\(error)"])
-            }
+        var failures: [(member: Int, row: Int, error: ScoringError)] = []
+        // No second reference to `batch.updates` may live past here: the writes below would copy the
+        // whole array (every update's strings and buckets retained) instead of changing it in place.
+        let probabilities = SetScoring.probabilities(set, batch.updates.map(\.features)) { member, row, error in
+            failures.append((member, row, error))
         }
+        for f in failures.prefix(3) {
+            logger.warning("cannot score profile", metadata: ["customer_id": "\(batch.updates[f.row].profile.customerID)",
+                                                              "model": "\(set.members[f.member].name)", "error": "\(f.error)"])
+        }
+        let count = batch.updates.count
         var served: [Int] = []
-        served.reserveCapacity(updates.count)
+        served.reserveCapacity(count)
         for i in batch.updates.indices {
             let (index, arm) = set.served(for: batch.updates[i].profile.customerID)
             served.append(index)
@@ -342,8 +348,8 @@ struct BatchedScorer: Sendable {
         batch.scoredBy = set
         batch.probabilities = probabilities
         stats.record(set, probabilities: probabilities, served: served)
-        rows.increment(by: updates.count)
-        if failures > 0 { errors.increment(by: failures) }
+        rows.increment(by: count)
+        if !failures.isEmpty { errors.increment(by: failures.count) }
         latency.recordInterval(since: started)
     }
 }
@@ -397,15 +403,16 @@ final class ProfileWriter: Sendable {
     func messages(_ batch: ScoredUpdates) -> [ProducerMessage] {
         var out: [ProducerMessage] = []
         out.reserveCapacity(batch.updates.count * (predictionLogTopic == nil ? 1 : 2))
-        for (i, u) in batch.updates.enumerated() {
-            guard let score = u.churnScore else { continue }
-            let id = u.profile.customerID
-            let scoredAt = u.scoredAt.map { Timestamp.format(millis: $0) } ?? ""
-            let name = u.modelName ?? ""
-            out.append(scoreMessage(customerID: id, score: score, modelVersion: u.modelVersion ?? "", modelName: name, arm: u.arm ?? "", scoredAt: scoredAt,
-                                    reasons: u.reasons))
+        // By index: iterating the elements would copy each update (retaining all its strings and buckets).
+        for i in batch.updates.indices {
+            guard let score = batch.updates[i].churnScore else { continue }
+            let id = batch.updates[i].profile.customerID
+            let scoredAt = batch.updates[i].scoredAt.map { Timestamp.format(millis: $0) } ?? ""
+            let name = batch.updates[i].modelName ?? ""
+            out.append(scoreMessage(customerID: id, score: score, modelVersion: batch.updates[i].modelVersion ?? "", modelName: name,
+                                    arm: batch.updates[i].arm ?? "", scoredAt: scoredAt, reasons: batch.updates[i].reasons))
             if let predictionLogTopic, let set = batch.scoredBy {
-                let value = SetScoring.logValue(customerID: id, scoredAt: scoredAt, servedBy: name, features: u.features, set: set,
+                let value = SetScoring.logValue(customerID: id, scoredAt: scoredAt, servedBy: name, features: batch.updates[i].features, set: set,
                                                 probabilities: batch.probabilities, row: i)
                 out.append(ProducerMessage(topic: predictionLogTopic, key: Array(id.utf8), value: value))
             }
