@@ -38,16 +38,22 @@ run: deps
 ## PostgreSQL) and the shared oracles. Suites run one after another (--no-parallel): the crash, scale-out
 ## and browser tests start engine processes whose timing must not depend on other suites' load (2 cores).
 ## The short soak (SoakTests at small scale) runs here too; deploy/ is validated offline (deploy/check.sh).
+## Tests write their stores, logs and sockets under one temporary folder (TMPDIR), removed afterwards.
 test: test-deps
 	@if [ -z "$$STREAMSCORE_TEST_POSTGRES_URL" ]; then eval "$$(bash .ci/postgres.sh)"; fi; \
-	$(SWIFT) build --build-tests && $(SWIFT) test --skip-build --no-parallel
+	$(SWIFT) build --build-tests && \
+	tmp=$$(mktemp -d "$${TMPDIR:-/tmp}/streamscore-tests.XXXXXX") && \
+	TMPDIR=$$tmp $(SWIFT) test --skip-build --no-parallel; rc=$$?; rm -rf "$$tmp"; exit $$rc
 	bash deploy/check.sh
 
 ## The fault-injection suite at full scale (1 M events, 20 kill -9, 2-minute rebalance storm, …): prints
 ## `soak:` figures (docs/reliability.md). Takes 20–30 minutes on 2 cores.
 soak: test-deps
 	@if [ -z "$$STREAMSCORE_TEST_POSTGRES_URL" ]; then eval "$$(bash .ci/postgres.sh)"; fi; \
-	$(SWIFT) build --build-tests && STREAMSCORE_SOAK=full $(SWIFT) test --skip-build --no-parallel --filter SoakTests 2>&1 | tee soak.log | grep -E "soak:|✘|Test run"
+	$(SWIFT) build --build-tests && \
+	tmp=$$(mktemp -d "$${TMPDIR:-/tmp}/streamscore-soak.XXXXXX") && \
+	{ TMPDIR=$$tmp STREAMSCORE_SOAK=full $(SWIFT) test --skip-build --no-parallel --filter SoakTests 2>&1 | tee soak.log | grep -E "soak:|✘|Test run"; }; \
+	rc=$$?; rm -rf "$$tmp"; exit $$rc
 
 ## libFuzzer on the event decoder and the PMML loader (fuzz/README.md); FUZZ_RUNS=N shortens it.
 fuzz:

@@ -12,10 +12,11 @@ enum Allocator {
     /// Allocations of 1 MiB and more (a group's merged updates, a big batch's records) are mapped on their
     /// own and returned to the system when freed. glibc otherwise raises this threshold (up to 32 MiB) as
     /// large blocks are freed and serves them from its per-thread heaps, whose freed space stays resident.
-    /// Measured in the prediction bench (1 M events, 3 runs each, 2026-11-30): without it 114–122 k
-    /// events/s, peak RSS 547–625 MiB; at 128 KiB 92–116 k/s, 451–564 MiB (4.6 % of the engine's CPU
-    /// samples were page faults of buffers mapped and unmapped on every batch); at 1 MiB 118–120 k/s,
-    /// 503–546 MiB.
+    /// Measured in the prediction bench (1 M events, 2026-11-30, runs interleaved because this machine's
+    /// speed drifts by ±15 % within minutes): at 1 MiB 116/111/118 k events/s, peak RSS 518/541/520 MiB;
+    /// at 128 KiB 111/113/105 k/s, 546/501/565 MiB (page faults of buffers mapped and unmapped on every
+    /// batch were 4.6 % of the engine's CPU samples, 0.7 % at 1 MiB); without the setting (glibc's dynamic threshold)
+    /// 114–122 k/s, 547–625 MiB in three runs not interleaved.
     static func configure() {
         _ = glibcMallopt(mmapThresholdParameter, 1024 * 1024)
     }
