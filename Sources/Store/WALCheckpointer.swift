@@ -9,12 +9,32 @@ import Synchronization
 /// the database and syncs it before it returns. Measured in the prediction bench at 20,000 events/s
 /// (6 partitions, 2026-11-29): with the automatic checkpoint every 16,384 pages a commit took 8.0 ms on
 /// average and the stored latency was p50 29.9 / p99 120 ms; with it off, 1.7 ms and 14.0 / 62.9 ms.
-/// A passive checkpoint from another connection runs beside the writer (it never blocks it) and the
-/// log is reused from its start once it is fully copied. The writer keeps a far threshold
-/// (`SQLiteStore.writerCheckpointPages`) only as a backstop should this thread fall behind.
+/// A passive checkpoint from another connection runs beside the writer (it never blocks it). The writer
+/// keeps a far threshold (`SQLiteStore.writerCheckpointPages`) only as a backstop.
+///
+/// A passive checkpoint alone does not keep the log short under steady commits: SQLite reuses the log
+/// from its start only when a write transaction begins while every frame is copied, and commits
+/// landing during each pass prevent that. The log then grew to the backstop, where a commit
+/// checkpointed 256 MiB itself and the next log reset truncated the file (measured with a C probe of
+/// 500-row commits at 40/s beside this thread, 2026-11-30: commit p99 24–27 ms, max 62–78 ms, two writer
+/// checkpoints at 65,577 and 65,715 frames in 10 s; `WALCheckpointTests` reproduces the growth). So
+/// once the log holds ``restartFrames`` after a pass, a `RESTART` checkpoint copies the few frames
+/// committed during it, waiting at most ``restartWait`` for the writer or older readers, and the next
+/// commit starts the log again from its beginning (same probe: p99 7–9 ms, max 8–10 ms). In the
+/// engine a restart holds the writer back for its last copy and the database sync (~18 ms when a commit
+/// waits for it); the prediction bench's stored latency at 20,000 events/s on 6 partitions, six runs
+/// each interleaved with the previous build: p99 53–86 ms (mean 67) against 89–113 (mean 101), p50
+/// 10.9–18.4 against 10.4–17.4 ms; restarting from 16,384 frames instead: p99 59–96 ms. When commits
+/// follow each other with no gap (a backlog), the restart rarely gets in between and the backstop works
+/// as before; letting the writer restart the log itself was tried and made commits wait ~18 ms for the
+/// copy and the database sync 84 times in a 15 s latency run.
 final class WALCheckpointer: Sendable {
     /// How often the log is copied back.
     static let interval: Duration = .milliseconds(200)
+    /// Frames (4 KiB pages) in the log after a passive pass from which the log is restarted (16 MiB).
+    static let restartFrames: Int32 = 4_096
+    /// How long a restart waits for the writer's transaction or older readers (milliseconds).
+    static let restartWait: Int32 = 50
 
     private let path: String
     private let stop = Atomic<Bool>(false)
@@ -33,7 +53,7 @@ final class WALCheckpointer: Sendable {
             sqlite3_close(handle)
             return
         }
-        sqlite3_busy_timeout(db, 1_000)
+        sqlite3_busy_timeout(db, Self.restartWait)
         // A connection learns that the database is in WAL mode when it first reads it; until then a
         // checkpoint call does nothing (log size -1).
         guard sqlite3_exec(db, "SELECT count(*) FROM sqlite_master", nil, nil, nil) == SQLITE_OK else {
@@ -48,6 +68,9 @@ final class WALCheckpointer: Sendable {
                 usleep(micros)
                 var logFrames: Int32 = 0, copied: Int32 = 0
                 _ = sqlite3_wal_checkpoint_v2(connection.db, nil, SQLITE_CHECKPOINT_PASSIVE, &logFrames, &copied)
+                guard logFrames >= Self.restartFrames else { continue }
+                // Busy (the writer or a reader did not finish within `restartWait`): tried again after the next pass.
+                _ = sqlite3_wal_checkpoint_v2(connection.db, nil, SQLITE_CHECKPOINT_RESTART, &logFrames, &copied)
             }
             sqlite3_close(connection.db)
             done.signal()

@@ -47,4 +47,42 @@ struct WALCheckpointTests {
         #expect(try await store.offsets(scope)[0] == next)
         try await store.close()
     }
+
+    @Test("commits at a steady rate (40 a second, as at 20,000 events/s): the log is started again from its beginning, within 64 MiB, instead of growing to the writer's 256 MiB backstop")
+    func logRestartsUnderSteadyCommits() async throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("streamscore-wal-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let path = dir.appendingPathComponent("s.db").path
+        let store = try SQLiteStore(path: path)
+        let scope = OffsetScope(subscriber: "prediction", topic: "t")
+        let customers = 100_000, rowsPerCommit = 500, commits = 320
+        // Built first: the commits follow their schedule, not the time it takes to build them.
+        let groups = (0..<commits).map { c in
+            (0..<rowsPerCommit).map { r in
+                let id = "C\((c * 7_919 + r * 104_729) % customers)"
+                var profile = Profile(customerID: id)
+                profile.apply(Event(eventID: "e\(c)-\(r)", type: "page_view", customerID: id,
+                                    timestamp: 1_770_000_000_000 + Int64(c * rowsPerCommit + r), page: "/"))
+                return ProfileUpdate(profile: profile, features: profile.features(), churnScore: 0.5, modelVersion: "m", scoredAt: profile.asOf)
+            }
+        }
+        // The table first, in one transaction, so that every later commit rewrites pages all over it.
+        let all = (0..<customers).map { i in ProfileUpdate(profile: Profile(customerID: "C\(i)"), features: Profile(customerID: "C\(i)").features(),
+                                                           churnScore: nil, modelVersion: nil, scoredAt: nil) }
+        try await store.commitProfiles(all, offsets: [OffsetAdvance(partition: 0, expected: nil, next: 0)], scope: scope)
+        var largestLog = 0
+        let clock = ContinuousClock(), start = clock.now
+        for (c, updates) in groups.enumerated() {
+            try await Task.sleep(until: start + .milliseconds(25 * c), clock: clock)
+            try await store.commitProfiles(updates, offsets: [OffsetAdvance(partition: 0, expected: Int64(c), next: Int64(c + 1))], scope: scope)
+            let log = (try? FileManager.default.attributesOfItem(atPath: path + "-wal")[.size] as? Int) ?? 0
+            largestLog = max(largestLog, log)
+        }
+        // Each commit rewrites ~500 pages (~2 MiB of log): the 320 commits write ~640 MiB.
+        #expect(largestLog < 64 << 20, "largest log \(largestLog >> 20) MiB")
+        #expect(try await store.profileCount() == customers)
+        #expect(try await store.offsets(scope)[0] == Int64(commits))
+        try await store.close()
+    }
 }
