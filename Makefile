@@ -38,11 +38,12 @@ run: deps
 ## PostgreSQL) and the shared oracles. Suites run one after another (--no-parallel): the crash, scale-out
 ## and browser tests start engine processes whose timing must not depend on other suites' load (2 cores).
 ## The short soak (SoakTests at small scale) runs here too; deploy/ is validated offline (deploy/check.sh).
-## Tests write their stores, logs and sockets under one temporary folder (TMPDIR), removed afterwards.
+## Tests write their stores, logs and sockets under one temporary folder (TMPDIR), removed afterwards;
+## readable by others, since the PostgreSQL tests' private servers run as the postgres user inside it.
 test: test-deps
 	@if [ -z "$$STREAMSCORE_TEST_POSTGRES_URL" ]; then eval "$$(bash .ci/postgres.sh)"; fi; \
 	$(SWIFT) build --build-tests && \
-	tmp=$$(mktemp -d "$${TMPDIR:-/tmp}/streamscore-tests.XXXXXX") && \
+	tmp=$$(mktemp -d "$${TMPDIR:-/tmp}/streamscore-tests.XXXXXX") && chmod 755 "$$tmp" && \
 	TMPDIR=$$tmp $(SWIFT) test --skip-build --no-parallel; rc=$$?; rm -rf "$$tmp"; exit $$rc
 	bash deploy/check.sh
 
@@ -51,7 +52,7 @@ test: test-deps
 soak: test-deps
 	@if [ -z "$$STREAMSCORE_TEST_POSTGRES_URL" ]; then eval "$$(bash .ci/postgres.sh)"; fi; \
 	$(SWIFT) build --build-tests && \
-	tmp=$$(mktemp -d "$${TMPDIR:-/tmp}/streamscore-soak.XXXXXX") && \
+	tmp=$$(mktemp -d "$${TMPDIR:-/tmp}/streamscore-soak.XXXXXX") && chmod 755 "$$tmp" && \
 	{ TMPDIR=$$tmp STREAMSCORE_SOAK=full $(SWIFT) test --skip-build --no-parallel --filter SoakTests 2>&1 | tee soak.log | grep -E "soak:|✘|Test run"; }; \
 	rc=$$?; rm -rf "$$tmp"; exit $$rc
 
