@@ -33,7 +33,9 @@ final class WALCheckpointer: Sendable {
     static let interval: Duration = .milliseconds(200)
     /// Frames (4 KiB pages) in the log after a passive pass from which the log is restarted (16 MiB).
     static let restartFrames: Int32 = 4_096
-    /// How long a restart waits for the writer's transaction or older readers (milliseconds).
+    /// How long a restart waits for the writer's transaction or older readers (milliseconds). While it
+    /// waits for readers it holds the write lock: a read transaction older than the log's last frame
+    /// (none of the engine's reads lasts that long) delays the next commit by up to this much.
     static let restartWait: Int32 = 50
 
     private let path: String
