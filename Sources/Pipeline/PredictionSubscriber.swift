@@ -235,15 +235,20 @@ public final class PredictionSubscriber: Service, Sendable {
     }
 
     /// Runs one stage: when it ends, its output is finished (with the stage's error, if any) and its input,
-    /// if it has one, is closed, so that neither neighbour waits for it forever.
-    private static func stage<In, Out>(from input: BoundedQueue<In>?, feeding output: BoundedQueue<Out>,
-                                       _ body: () async throws -> Void) async throws {
+    /// if it has one, is closed, so that neither neighbour waits for it forever. A failing stage also stops
+    /// the consumer: the batches the stages before it still send are dropped unreleased, so the poll
+    /// thread would otherwise hold at its bound and the reading loop wait for batches forever, never
+    /// reaching the task group's error. Stopping ends the batch stream (the revocation waits at most 10 s
+    /// for those batches) and the error surfaces.
+    private func stage<In, Out>(from input: BoundedQueue<In>?, feeding output: BoundedQueue<Out>?,
+                                _ body: () async throws -> Void) async throws {
         defer { input?.close() }
         do {
             try await body()
-            output.finish()
+            output?.finish()
         } catch {
-            output.finish(throwing: error)
+            output?.finish(throwing: error)
+            consumer.requestStop()
             throw error
         }
     }
@@ -268,7 +273,7 @@ public final class PredictionSubscriber: Service, Sendable {
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask {
                 // Its input is a rendezvous channel, which needs no closing.
-                try await Self.stage(from: nil as BoundedQueue<EnrichedBatch>?, feeding: toCommitter) {
+                try await self.stage(from: nil as BoundedQueue<EnrichedBatch>?, feeding: toCommitter) {
                     for try await var batch in toScorer {
                         // The population's references for reasons (read at most once a minute; without them the
                         // contract's fallbacks apply).
@@ -279,7 +284,7 @@ public final class PredictionSubscriber: Service, Sendable {
                 }
             }
             group.addTask {
-                try await Self.stage(from: toCommitter, feeding: toPublisher) {
+                try await self.stage(from: toCommitter, feeding: toPublisher) {
                     while let first = try await toCommitter.next() {
                         // Group commit: the batches already waiting (same assignment generation) join this one.
                         var group = [first]
@@ -301,18 +306,19 @@ public final class PredictionSubscriber: Service, Sendable {
             group.addTask {
                 // Enqueues each committed group's messages without waiting for their delivery, so that
                 // several groups' deliveries overlap.
-                try await Self.stage(from: toPublisher, feeding: toConfirmer) {
+                try await self.stage(from: toPublisher, feeding: toConfirmer) {
                     while let published = try await self.publishNext(from: toPublisher) {
                         await toConfirmer.send(published)
                     }
                 }
             }
             group.addTask {
-                defer { toConfirmer.close() }
-                while let published = try await toConfirmer.next() {
-                    try await self.writer.confirm(published)
+                try await self.stage(from: toConfirmer, feeding: nil as BoundedQueue<PublishedBatch>?) {
+                    while let published = try await toConfirmer.next() {
+                        try await self.writer.confirm(published)
+                    }
+                    await self.writer.deleteAcknowledged()
                 }
-                await self.writer.deleteAcknowledged()
             }
             var sequence = 0
             do {
