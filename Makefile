@@ -53,7 +53,7 @@ soak: test-deps
 	@if [ -z "$$STREAMSCORE_TEST_POSTGRES_URL" ]; then eval "$$(bash .ci/postgres.sh)"; fi; \
 	$(SWIFT) build --build-tests && \
 	tmp=$$(mktemp -d "$${TMPDIR:-/tmp}/streamscore-soak.XXXXXX") && chmod 755 "$$tmp" && \
-	{ TMPDIR=$$tmp STREAMSCORE_SOAK=full $(SWIFT) test --skip-build --no-parallel --filter SoakTests 2>&1 | tee soak.log | grep -E "soak:|✘|Test run"; }; \
+	{ set -o pipefail; TMPDIR=$$tmp STREAMSCORE_SOAK=full $(SWIFT) test --skip-build --no-parallel --filter SoakTests 2>&1 | tee soak.log | grep -E "soak:|✘|Test run"; }; \
 	rc=$$?; rm -rf "$$tmp"; exit $$rc
 
 ## libFuzzer on the event decoder and the PMML loader (fuzz/README.md); FUZZ_RUNS=N shortens it.

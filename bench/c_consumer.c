@@ -1,5 +1,6 @@
 /* Minimal librdkafka consumer: the raw consume rate that `streamscore bench` compares the Swift
- * KafkaConsumer with. Same tuned queue settings as the Swift consumer's defaults.
+ * KafkaConsumer with. The counter subscriber's queue settings (256 MiB prefetch; the prediction
+ * subscriber's default is 32 MiB).
  * usage: c_consumer BOOTSTRAP TOPIC GROUP COUNT [latency]
  * prints: c_consumer: N msgs in S s = R msgs/s   (timed from the first message to the Nth)
  * With `latency` it starts at the log end and prints, over COUNT messages, the transport latency

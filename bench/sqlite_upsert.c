@@ -3,7 +3,8 @@
  *
  * Builds a table shaped like `profiles` with 100,000 rows, then upserts skewed existing rows (customer
  * index = 100,000 × u², like the synthetic stream) in transactions of BATCH rows, WAL mode,
- * synchronous=NORMAL, 128 MiB page cache, as the engine configures SQLite.
+ * synchronous=NORMAL, 128 MiB page cache, as the engine configures SQLite, except checkpoints: here
+ * SQLite's automatic one every 16,384 pages (the engine copies the log back from a thread of its own).
  *
  *   cc -O2 -o bench/sqlite_upsert bench/sqlite_upsert.c -lsqlite3
  *   bench/sqlite_upsert [BATCH=3000] [WITHOUT_ROWID=0] [PAGE_SIZE=4096] [SORTED=0]

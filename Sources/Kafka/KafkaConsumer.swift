@@ -154,8 +154,8 @@ public struct KafkaConsumerSettings: Sendable {
     /// once it is full librdkafka 2.0.2 stops fetching for ~1 s, so it must hold a second of what the
     /// reader takes: 32 MiB (~150,000 events) for the prediction pipeline (in its bench 256 MiB made the
     /// engine's peak RSS 1,355 MiB and 32 MiB 852 MiB at the same throughput, 8 MiB cost a third of the
-    /// throughput); the counter reads ~0.9 M events/s and keeps 256 MiB (at 32 MiB it fell from 852 k to
-    /// 434 k events/s).
+    /// throughput); the counter reads ~0.9 M events/s and keeps 256 MiB (at 32 MiB it fell from 899 k to
+    /// 434 k events/s; docs/operations.md).
     public var prefetchKiB: Int = 32_768
     /// How long a revocation waits for admitted batches to commit before it proceeds (their commits
     /// are then fenced by the stored offsets if the new owner got there first).
