@@ -132,9 +132,11 @@ struct EndToEndBench {
                 }
             }
         }
+        let cpuBefore = ProcessCPU.seconds()
         let running = Task { try await service.run() }
         defer { running.cancel() }
         let elapsed = try await waitUntilProcessed(service, messages: messages)
+        let cpuPerEvent = (ProcessCPU.seconds() - cpuBefore) / Double(messages) * 1e6
         let rate = Double(messages) / elapsed
         if let sweep {
             sweep.cancel()
@@ -145,6 +147,9 @@ struct EndToEndBench {
         report.add("\(subscriber) end to end, events/s", formatRate(rate))
         report.add("raw C consume on the same topic, msgs/s", formatRate(cRate))
         report.add("\(subscriber) / raw C", String(format: "%.2f", rate / cRate))
+        // Throughput on two cores is set by CPU per event, and this figure drifts less with the machine's
+        // speed than the rate does (broker and producer are other processes, not included).
+        report.add("\(subscriber) engine CPU per event (user + sys from its start to the last event), µs", String(format: "%.2f", cpuPerEvent))
         report.stageMeans(since: timersBefore)
         switch kind {
         case .prediction:
@@ -324,6 +329,16 @@ struct EndToEndBench {
 
 /// The peak resident size of this process over one section: reset at the start where Linux allows
 /// (`/proc/self/clear_refs`), else the peak since the process started.
+/// The bench process's CPU time (the engine runs inside it; broker and producers are child processes).
+enum ProcessCPU {
+    /// User + system seconds of this process so far.
+    static func seconds() -> Double {
+        var usage = rusage()
+        getrusage(RUSAGE_SELF.rawValue, &usage)
+        return Double(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) + Double(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6
+    }
+}
+
 struct EngineMemory {
     /// Resident MiB when the section started.
     let startMiB: Double

@@ -1,3 +1,4 @@
+import Foundation
 /// One valid event from the `page-views` feed, reduced to the fields StreamScore uses.
 ///
 /// Produced by ``EventDecoder``; the optional fields `session_id`, `referrer`, `user_agent` and
@@ -18,12 +19,17 @@ public struct Event: Sendable, Equatable, Hashable {
 
     /// Creates an event; ``kind`` is derived from `type`.
     public init(eventID: String, type: String, customerID: String, timestamp: Int64, page: String?) {
+        self.init(eventID: eventID, type: type, customerID: customerID, timestamp: timestamp, page: page, kind: EventKind(type: type))
+    }
+
+    /// Creates an event whose `kind` the decoder already classified.
+    init(eventID: String, type: String, customerID: String, timestamp: Int64, page: String?, kind: EventKind) {
         self.eventID = eventID
         self.type = type
         self.customerID = customerID
         self.timestamp = timestamp
         self.page = page
-        self.kind = EventKind(type: type)
+        self.kind = kind
     }
 
     /// `true` for `page_view`.
@@ -54,12 +60,22 @@ public enum EventKind: Sendable, Equatable, Hashable {
 
     /// Classifies a `type` string (exact, case-sensitive match).
     public init(type: String) {
-        switch type {
-        case "page_view": self = .pageView
-        case "support_call": self = .supportCall
-        case "complaint": self = .complaint
-        case "login": self = .login
-        case "order": self = .order
+        var type = type
+        self = type.withUTF8 { EventKind(utf8: $0) }
+    }
+
+    /// Classifies a `type` given as UTF-8 bytes: byte equality with the type words, which for these
+    /// ASCII words is the same as String equality (no other scalar sequence is canonically equivalent).
+    public init(utf8 bytes: UnsafeBufferPointer<UInt8>) {
+        @inline(__always) func equals(_ word: StaticString) -> Bool {
+            bytes.count == word.utf8CodeUnitCount && memcmp(bytes.baseAddress!, word.utf8Start, bytes.count) == 0
+        }
+        switch bytes.count {
+        case 9 where equals("page_view"): self = .pageView
+        case 12 where equals("support_call"): self = .supportCall
+        case 9 where equals("complaint"): self = .complaint
+        case 5 where equals("login"): self = .login
+        case 5 where equals("order"): self = .order
         default: self = .other
         }
     }

@@ -25,16 +25,7 @@ public enum EventDecoder {
 
     /// Decodes one message.
     public static func decode(_ bytes: UnsafeRawBufferPointer) -> DecodeResult {
-        let count = bytes.count
-        if count > maxMessageBytes { return .malformed(.tooLarge) }
-        guard count > 0, let raw = bytes.baseAddress else { return .malformed(.badJSON) }
-        let base = raw.assumingMemoryBound(to: UInt8.self)
-        var decoder = TopLevelDecoder(scanner: JSONScanner(base: base, count: count))
-        do {
-            return try decoder.decode()
-        } catch {
-            return .malformed(UTF8Check.isValid(base, count: count) ? .badJSON : .invalidUTF8)
-        }
+        DecodeResult(withFields(bytes, nowMillis: nil) { $0.event })
     }
 
     /// The earliest accepted event time, `2000-01-01T00:00:00Z` (CONTRACT §1).
@@ -47,11 +38,25 @@ public enum EventDecoder {
     /// ``MalformedReason/timestampOutOfRange`` (one far-future event would otherwise hold the per-minute
     /// retention and its customer's windows hostage).
     public static func decode(_ bytes: UnsafeRawBufferPointer, nowMillis: Int64) -> DecodeResult {
-        let result = decode(bytes)
-        if case .event(let event) = result, let reason = timeRangeViolation(event.timestamp, nowMillis: nowMillis) {
-            return .malformed(reason)
+        DecodeResult(withFields(bytes, nowMillis: nowMillis) { $0.event })
+    }
+
+    /// Validates one message exactly as ``decode(_:nowMillis:)`` does (without the clock check when
+    /// `nowMillis` is nil) and passes a valid event's fields to `body` as text inside the message, so a
+    /// caller that keeps only some fields makes no String for the others (the counter subscriber).
+    /// - Returns: `body`'s result, or why the message is malformed (`body` is then not called).
+    public static func withFields<R>(_ bytes: UnsafeRawBufferPointer, nowMillis: Int64?,
+                                     _ body: (borrowing EventFields) -> R) -> Result<R, MalformedReason> {
+        let count = bytes.count
+        if count > maxMessageBytes { return .failure(.tooLarge) }
+        guard count > 0, let raw = bytes.baseAddress else { return .failure(.badJSON) }
+        let base = raw.assumingMemoryBound(to: UInt8.self)
+        var decoder = TopLevelDecoder(scanner: JSONScanner(base: base, count: count))
+        do {
+            return try decoder.decode(nowMillis: nowMillis, body)
+        } catch {
+            return .failure(UTF8Check.isValid(base, count: count) ? .badJSON : .invalidUTF8)
         }
-        return result
     }
 
     /// ``MalformedReason/timestampOutOfRange`` when `millis` lies outside the accepted range, else nil.
@@ -111,17 +116,18 @@ struct TopLevelDecoder {
     /// Creates a decoder over a fresh scanner.
     init(scanner: JSONScanner) { self.scanner = scanner }
 
-    /// Validates the whole message and builds the result; throws on a JSON syntax error.
-    mutating func decode() throws(JSONSyntaxError) -> DecodeResult {
+    /// Validates the whole message and its known fields, then passes the fields of a valid event to
+    /// `body` (constructed once, borrowed: no copies of the field set); throws on a JSON syntax error.
+    mutating func decode<R>(nowMillis: Int64?, _ body: (borrowing EventFields) -> R) throws(JSONSyntaxError) -> Result<R, MalformedReason> {
         scanner.skipWhitespace()
         guard scanner.byte(scanner.pos) == UInt8(ascii: "{") else {
             try scanner.validateDocument()
-            return .malformed(.notObject)
+            return .failure(.notObject)
         }
         try scanObject()
         scanner.skipWhitespace()
         guard scanner.pos == scanner.end else { throw scanner.fail(.trailingData, scanner.pos) }
-        return buildEvent()
+        return validate(nowMillis: nowMillis, body)
     }
 
     private mutating func scanObject() throws(JSONSyntaxError) {
@@ -218,84 +224,143 @@ struct TopLevelDecoder {
         }
     }
 
-    private func makeString(_ token: StringToken) -> String {
-        let length = token.end - token.start
-        if !token.hasEscape {
-            return String(decoding: UnsafeBufferPointer(start: scanner.base + token.start, count: length), as: UTF8.self)
-        }
-        return String(unsafeUninitializedCapacity: length) { buffer in
-            guard let out = buffer.baseAddress else { return 0 }
-            return Unescaper.unescape(scanner.base, token.start, token.end, into: out)
-        }
-    }
-
-    /// A required non-empty string field, or the reason it is not one.
-    private func requiredString(_ slot: FieldSlot, _ field: EventField, maxScalars: Int?) -> FieldCheck {
+    /// A required non-empty string field's token, or the reason it is not one.
+    private func requiredToken(_ slot: FieldSlot, _ field: EventField, maxScalars: Int?) -> FieldCheck {
         switch slot {
         case .absent: return .bad(.missingField(field))
         case .notString: return .bad(.notAString(field))
         case .duplicate: return .bad(.duplicateField(field))
         case .string(let token):
             if token.end == token.start { return .bad(.emptyField(field)) }
-            let string = makeString(token)
-            if let maxScalars, token.end - token.start > maxScalars {
-                // Only long byte sequences can exceed the limit; count scalars exactly.
-                if string.unicodeScalars.count > maxScalars { return .bad(.fieldTooLong(field)) }
+            // Only long byte sequences can exceed the limit; count scalars exactly.
+            if let maxScalars, token.end - token.start > maxScalars, scalarCount(token) > maxScalars {
+                return .bad(.fieldTooLong(field))
             }
-            return .ok(string)
+            return .ok(token)
         }
     }
 
-    private func buildEvent() -> DecodeResult {
-        let eventIDValue: String
-        switch requiredString(eventID, .eventID, maxScalars: EventDecoder.maxIDLength) {
-        case .ok(let value): eventIDValue = value
-        case .bad(let reason): return .malformed(reason)
+    /// The Unicode scalars of a validated string token: its UTF-8 bytes that are not continuation bytes.
+    private func scalarCount(_ token: StringToken) -> Int {
+        @inline(__always) func count(_ p: UnsafePointer<UInt8>, _ n: Int) -> Int {
+            var scalars = 0
+            for i in 0..<n where p[i] & 0xC0 != 0x80 { scalars += 1 }
+            return scalars
         }
-        let typeValue: String
-        switch requiredString(type, .type, maxScalars: nil) {
-        case .ok(let value): typeValue = value
-        case .bad(let reason): return .malformed(reason)
+        if !token.hasEscape { return count(scanner.base + token.start, token.end - token.start) }
+        return unescape(token).withUnsafeBufferPointer { count($0.baseAddress!, $0.count) }
+    }
+
+    /// Checks the known fields of a scanned object against the event rules (the order of the checks
+    /// decides which reason a message with several faults gets).
+    func validate<R>(nowMillis: Int64?, _ body: (borrowing EventFields) -> R) -> Result<R, MalformedReason> {
+        let eventIDToken: StringToken
+        switch requiredToken(eventID, .eventID, maxScalars: EventDecoder.maxIDLength) {
+        case .ok(let token): eventIDToken = token
+        case .bad(let reason): return .failure(reason)
         }
-        let customerIDValue: String
-        switch requiredString(customerID, .customerID, maxScalars: EventDecoder.maxIDLength) {
-        case .ok(let value): customerIDValue = value
-        case .bad(let reason): return .malformed(reason)
+        let typeToken: StringToken
+        switch requiredToken(type, .type, maxScalars: nil) {
+        case .ok(let token): typeToken = token
+        case .bad(let reason): return .failure(reason)
+        }
+        let customerIDToken: StringToken
+        switch requiredToken(customerID, .customerID, maxScalars: EventDecoder.maxIDLength) {
+        case .ok(let token): customerIDToken = token
+        case .bad(let reason): return .failure(reason)
         }
         let millis: Int64
         switch ts {
-        case .absent: return .malformed(.missingField(.ts))
-        case .notString: return .malformed(.notAString(.ts))
-        case .duplicate: return .malformed(.duplicateField(.ts))
+        case .absent: return .failure(.missingField(.ts))
+        case .notString: return .failure(.notAString(.ts))
+        case .duplicate: return .failure(.duplicateField(.ts))
         case .string(let token):
-            let parsed: Int64?
-            if token.hasEscape {
-                parsed = unescape(token).withUnsafeBufferPointer { Timestamp.parse(utf8: $0) }
-            } else {
-                parsed = Timestamp.parse(utf8: UnsafeBufferPointer(start: scanner.base + token.start, count: token.end - token.start))
-            }
-            guard let parsed else { return .malformed(.badTimestamp) }
+            guard let parsed = text(token).withBytes({ Timestamp.parse(utf8: $0) }) else { return .failure(.badTimestamp) }
             millis = parsed
         }
-        let kind = EventKind(type: typeValue)
-        let pageValue: String?
+        let kind = text(typeToken).withBytes { EventKind(utf8: $0) }
+        let pageToken: StringToken?
         switch page {
         case .absent:
-            if kind == .pageView { return .malformed(.missingField(.page)) }
-            pageValue = nil
-        case .notString: return .malformed(.notAString(.page))
-        case .duplicate: return .malformed(.duplicateField(.page))
-        case .string(let token): pageValue = makeString(token)
+            if kind == .pageView { return .failure(.missingField(.page)) }
+            pageToken = nil
+        case .notString: return .failure(.notAString(.page))
+        case .duplicate: return .failure(.duplicateField(.page))
+        case .string(let token): pageToken = token
         }
-        return .event(Event(eventID: eventIDValue, type: typeValue, customerID: customerIDValue,
-                            timestamp: millis, page: pageValue))
+        if let nowMillis, let reason = EventDecoder.timeRangeViolation(millis, nowMillis: nowMillis) {
+            return .failure(reason)
+        }
+        let fields = EventFields(base: scanner.base, eventIDToken: eventIDToken, typeToken: typeToken,
+                                 customerIDToken: customerIDToken, pageToken: pageToken, timestamp: millis, kind: kind)
+        return .success(body(fields))
+    }
+
+    private func text(_ token: StringToken) -> FieldText { FieldText(base: scanner.base, token: token) }
+}
+
+/// The known fields of a valid event as text in the message: valid only while the message's bytes are
+/// (inside ``EventDecoder/withFields(_:nowMillis:_:)``).
+public struct EventFields: ~Copyable {
+    let base: UnsafePointer<UInt8>
+    let eventIDToken: StringToken
+    let typeToken: StringToken
+    let customerIDToken: StringToken
+    let pageToken: StringToken?
+    /// `ts` in milliseconds since the epoch.
+    public let timestamp: Int64
+    /// The classified `type`.
+    public let kind: EventKind
+
+    /// `event_id`.
+    public var eventID: FieldText { FieldText(base: base, token: eventIDToken) }
+    /// `type`.
+    public var type: FieldText { FieldText(base: base, token: typeToken) }
+    /// `customer_id`.
+    public var customerID: FieldText { FieldText(base: base, token: customerIDToken) }
+    /// `page`, if present.
+    public var page: FieldText? { pageToken.map { FieldText(base: base, token: $0) } }
+
+    /// The event with its Strings made.
+    public var event: Event {
+        Event(eventID: eventID.string, type: type.string, customerID: customerID.string, timestamp: timestamp,
+              page: page?.string, kind: kind)
+    }
+}
+
+/// One validated JSON string value inside a message: its bytes, unescaped on demand.
+public struct FieldText {
+    let base: UnsafePointer<UInt8>
+    let token: StringToken
+
+    /// Calls `body` with the value's UTF-8 bytes (valid UTF-8; unescaped into a temporary buffer when
+    /// the JSON text has escapes).
+    public func withBytes<R>(_ body: (UnsafeBufferPointer<UInt8>) -> R) -> R {
+        let length = token.end - token.start
+        if !token.hasEscape { return body(UnsafeBufferPointer(start: base + token.start, count: length)) }
+        return withUnsafeTemporaryAllocation(of: UInt8.self, capacity: max(length, 1)) { buffer in
+            let n = Unescaper.unescape(base, token.start, token.end, into: buffer.baseAddress!)
+            return body(UnsafeBufferPointer(start: buffer.baseAddress, count: n))
+        }
+    }
+
+    /// The value as a String.
+    public var string: String {
+        let length = token.end - token.start
+        if !token.hasEscape {
+            return String(decoding: UnsafeBufferPointer(start: base + token.start, count: length), as: UTF8.self)
+        }
+        return String(unsafeUninitializedCapacity: length) { buffer in
+            guard let out = buffer.baseAddress else { return 0 }
+            return Unescaper.unescape(base, token.start, token.end, into: out)
+        }
     }
 }
 
 /// The outcome of checking one required string field.
 enum FieldCheck {
-    /// The field's value.
-    case ok(String)
+    /// The field's token.
+    case ok(StringToken)
     /// Why the field is unacceptable.
     case bad(MalformedReason)
 }

@@ -5,6 +5,14 @@ public enum DecodeResult: Sendable, Equatable {
     /// The message is malformed; it goes to the dead-letter topic with `reason.description`.
     case malformed(MalformedReason)
 
+    /// The result of ``EventDecoder/withFields(_:nowMillis:_:)`` that made the event.
+    init(_ result: Result<Event, MalformedReason>) {
+        switch result {
+        case .success(let event): self = .event(event)
+        case .failure(let reason): self = .malformed(reason)
+        }
+    }
+
     /// The event, or `nil` when malformed.
     public var event: Event? {
         if case .event(let event) = self { return event }
@@ -38,7 +46,7 @@ public enum EventField: String, Sendable, Equatable, Hashable, CaseIterable {
 /// ``category`` is the coarse class used in metrics and the reference oracle
 /// (`too_large`, `invalid_utf8`, `bad_json`, `not_object`, `bad_event_id`, `bad_type`,
 /// `bad_customer_id`, `bad_ts`, `bad_page`).
-public enum MalformedReason: Sendable, Equatable, Hashable, CustomStringConvertible {
+public enum MalformedReason: Error, Sendable, Equatable, Hashable, CustomStringConvertible {
     /// More than ``EventDecoder/maxMessageBytes`` bytes.
     case tooLarge
     /// Not strict UTF-8 (overlong forms, surrogates, code points above U+10FFFF, stray bytes).

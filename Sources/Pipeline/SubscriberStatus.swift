@@ -193,7 +193,10 @@ extension ConsumerBatch {
     /// The offset advances that commit this batch: from the offsets the batch follows on from
     /// (`expectedOffsets`) to the offsets after it. A batch polled after one that was dropped carries
     /// the dropped batch's end as `expected`, so its commit is fenced rather than skipping events.
-    var offsetAdvances: [OffsetAdvance] {
-        nextOffsets.map { OffsetAdvance(partition: $0.key, expected: expectedOffsets[$0.key], next: $0.value) }
+    var offsetAdvances: [OffsetAdvance] { offsetAdvances(to: nextOffsets) }
+
+    /// ``offsetAdvances`` for the batch's `nextOffsets`, already computed.
+    func offsetAdvances(to next: [Int32: Int64]) -> [OffsetAdvance] {
+        next.map { OffsetAdvance(partition: $0.key, expected: expectedOffsets[$0.key], next: $0.value) }
     }
 }
