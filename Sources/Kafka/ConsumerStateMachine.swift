@@ -216,8 +216,7 @@ struct ConsumerStateMachine<Value: Sendable>: ~Copyable {
         var kept: [ConsumerBatch<Value>] = []
         for var batch in buffer[bufferStart...] {
             let before = batch.byteCount
-            batch.records.removeAll { drop($0.partition) }
-            batch.byteCount = batch.records.reduce(0) { $0 + $1.byteCount }
+            batch.filterRecords { !drop($0.partition) }
             bufferedBytes -= before - batch.byteCount
             if !batch.records.isEmpty { kept.append(batch) }
         }

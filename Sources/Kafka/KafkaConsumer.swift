@@ -66,8 +66,8 @@ public struct ConsumerRecord<Value: Sendable>: Sendable {
 
 /// A bounded batch of records, in poll order (so in offset order within each partition).
 public struct ConsumerBatch<Value: Sendable>: Sendable {
-    /// The records.
-    public var records: [ConsumerRecord<Value>]
+    /// The records (empty in a copy made by ``droppingRecords()``).
+    public internal(set) var records: [ConsumerRecord<Value>]
     /// The assignment generation the batch was polled in; it increases on every rebalance and rewind.
     public let generation: Int
     /// Per partition of the batch, the next offset the owner's store must hold for this batch to
@@ -75,8 +75,10 @@ public struct ConsumerBatch<Value: Sendable>: Sendable {
     /// batch of that partition. Absent when nothing was stored for the partition. Commits use it as
     /// the fence's `expected` value, so a batch that follows a dropped one can never commit past it.
     public internal(set) var expectedOffsets: [Int32: Int64]
-    /// Key and payload bytes of the records.
+    /// Key and payload bytes of the records (what releasing the batch gives back to the consumer's bound).
     public internal(set) var byteCount: Int
+    /// The next offset to read per partition after this batch (last offset + 1).
+    public private(set) var nextOffsets: [Int32: Int64]
 
     /// Creates a batch.
     public init(records: [ConsumerRecord<Value>], generation: Int, expectedOffsets: [Int32: Int64] = [:]) {
@@ -84,12 +86,27 @@ public struct ConsumerBatch<Value: Sendable>: Sendable {
         self.generation = generation
         self.expectedOffsets = expectedOffsets
         byteCount = records.reduce(0) { $0 + $1.byteCount }
+        nextOffsets = Self.nextOffsets(of: records)
     }
 
-    /// The next offset to read per partition after this batch (last offset + 1).
-    public var nextOffsets: [Int32: Int64] {
-        // A table indexed by partition number (small, dense) instead of a hash update per record: the
-        // counter's batches hold 20,000 records, and this ran three times per batch.
+    /// The batch without its records: what committing and releasing it needs (generation, offsets, byte
+    /// count), for an owner that keeps what it derived from the records and lets them go.
+    public func droppingRecords() -> ConsumerBatch<Value> {
+        var copy = self
+        copy.records = []
+        return copy
+    }
+
+    /// Keeps only the records `keep` accepts (the rest were revoked), with the offsets and bytes to match.
+    mutating func filterRecords(_ keep: (ConsumerRecord<Value>) -> Bool) {
+        records.removeAll { !keep($0) }
+        byteCount = records.reduce(0) { $0 + $1.byteCount }
+        nextOffsets = Self.nextOffsets(of: records)
+    }
+
+    /// Per partition, the last offset + 1. A table indexed by partition number (small, dense) instead of
+    /// a hash update per record: the counter's batches hold 20,000 records.
+    static func nextOffsets(of records: [ConsumerRecord<Value>]) -> [Int32: Int64] {
         var last: [Int64] = []
         var partitions: [Int32] = []
         for record in records {

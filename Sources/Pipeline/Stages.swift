@@ -10,6 +10,9 @@ import Synchronization
 
 /// A consumer batch after the filter: relevant events in order, and what else it held.
 struct FilteredBatch: Sendable {
+    /// The consumer batch without its records (the events live on in `relevant`): its offsets,
+    /// generation and bytes, for the commit and the release. Holding the records through the pipeline
+    /// kept ~45 MiB of record arrays alive at the engine's peak (heaptrack, 1 M events).
     let source: ConsumerBatch<DecodedMessage>
     let sequence: Int
     let relevant: [Event]
@@ -83,7 +86,8 @@ struct EventFilter: Sendable {
                 try await producer.send(dead)
             }
         }
-        return FilteredBatch(source: batch, sequence: sequence, relevant: relevant, validCount: valid, malformedCount: dead.count)
+        return FilteredBatch(source: batch.droppingRecords(), sequence: sequence, relevant: relevant, validCount: valid,
+                             malformedCount: dead.count)
     }
 }
 

@@ -27,7 +27,7 @@ public final class SQLiteStore: EngineStore {
             // crash or power loss can lose the last few, which Kafka then replays (offsets live here).
             try db.execute(sql: "PRAGMA synchronous = NORMAL")
             // A 128 MiB page cache keeps a few hundred thousand profiles' B-tree pages in memory.
-            try db.execute(sql: "PRAGMA cache_size = -131072")
+            try db.execute(sql: db.configuration.readonly ? "PRAGMA cache_size = -16384" : "PRAGMA cache_size = -131072")
             // Checkpoints run on their own connection and thread (WALCheckpointer); the writer's own is a
             // backstop for a log that grows past 256 MiB, and a log reset after it is cut back to 64 MiB.
             try db.execute(sql: "PRAGMA wal_autocheckpoint = \(Self.writerCheckpointPages)")
