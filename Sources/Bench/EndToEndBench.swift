@@ -350,8 +350,6 @@ struct EndToEndBench {
     }
 }
 
-/// The peak resident size of this process over one section: reset at the start where Linux allows
-/// (`/proc/self/clear_refs`), else the peak since the process started.
 /// The bench process's CPU time (the engine runs inside it; broker and producers are child processes).
 enum ProcessCPU {
     /// User + system seconds of this process so far.
@@ -362,6 +360,8 @@ enum ProcessCPU {
     }
 }
 
+/// The peak resident size of this process over one section: reset at the start where Linux allows
+/// (`/proc/self/clear_refs`), else the peak since the process started.
 struct EngineMemory {
     /// Resident MiB when the section started.
     let startMiB: Double

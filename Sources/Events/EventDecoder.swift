@@ -299,8 +299,9 @@ struct TopLevelDecoder {
     private func text(_ token: StringToken) -> FieldText { FieldText(base: scanner.base, token: token) }
 }
 
-/// The known fields of a valid event as text in the message: valid only while the message's bytes are
-/// (inside ``EventDecoder/withFields(_:nowMillis:_:)``).
+/// The known fields of a valid event, as text inside the message: readable only within
+/// ``EventDecoder/withFields(_:nowMillis:_:)``'s closure (the value cannot be copied, and its texts are
+/// handed out only to closures, as `withUnsafeBytes` hands out its buffer).
 public struct EventFields: ~Copyable {
     let base: UnsafePointer<UInt8>
     let eventIDToken: StringToken
@@ -312,30 +313,44 @@ public struct EventFields: ~Copyable {
     /// The classified `type`.
     public let kind: EventKind
 
-    /// `event_id`.
-    public var eventID: FieldText { FieldText(base: base, token: eventIDToken) }
-    /// `type`.
-    public var type: FieldText { FieldText(base: base, token: typeToken) }
-    /// `customer_id`.
-    public var customerID: FieldText { FieldText(base: base, token: customerIDToken) }
-    /// `page`, if present.
-    public var page: FieldText? { pageToken.map { FieldText(base: base, token: $0) } }
+    /// Whether the event has a `page`.
+    public var hasPage: Bool { pageToken != nil }
+
+    /// Calls `body` with the UTF-8 bytes of a text field (unescaped; valid UTF-8), or returns nil for
+    /// `ts` (not text) and for an absent `page`. The buffer is valid only during the call.
+    public func withBytes<R>(of field: EventField, _ body: (UnsafeBufferPointer<UInt8>) -> R) -> R? {
+        text(field).map { $0.withBytes(body) }
+    }
+
+    /// The value of a text field as a String, or nil as for ``withBytes(of:_:)``.
+    public func string(_ field: EventField) -> String? { text(field)?.string }
 
     /// The event with its Strings made.
     public var event: Event {
-        Event(eventID: eventID.string, type: type.string, customerID: customerID.string, timestamp: timestamp,
-              page: page?.string, kind: kind)
+        Event(eventID: FieldText(base: base, token: eventIDToken).string, type: FieldText(base: base, token: typeToken).string,
+              customerID: FieldText(base: base, token: customerIDToken).string, timestamp: timestamp,
+              page: pageToken.map { FieldText(base: base, token: $0).string }, kind: kind)
+    }
+
+    private func text(_ field: EventField) -> FieldText? {
+        switch field {
+        case .eventID: FieldText(base: base, token: eventIDToken)
+        case .type: FieldText(base: base, token: typeToken)
+        case .customerID: FieldText(base: base, token: customerIDToken)
+        case .page: pageToken.map { FieldText(base: base, token: $0) }
+        case .ts: nil
+        }
     }
 }
 
 /// One validated JSON string value inside a message: its bytes, unescaped on demand.
-public struct FieldText {
+struct FieldText {
     let base: UnsafePointer<UInt8>
     let token: StringToken
 
     /// Calls `body` with the value's UTF-8 bytes (valid UTF-8; unescaped into a temporary buffer when
     /// the JSON text has escapes).
-    public func withBytes<R>(_ body: (UnsafeBufferPointer<UInt8>) -> R) -> R {
+    func withBytes<R>(_ body: (UnsafeBufferPointer<UInt8>) -> R) -> R {
         let length = token.end - token.start
         if !token.hasEscape { return body(UnsafeBufferPointer(start: base + token.start, count: length)) }
         return withUnsafeTemporaryAllocation(of: UInt8.self, capacity: max(length, 1)) { buffer in
@@ -345,7 +360,7 @@ public struct FieldText {
     }
 
     /// The value as a String.
-    public var string: String {
+    var string: String {
         let length = token.end - token.start
         if !token.hasEscape {
             return String(decoding: UnsafeBufferPointer(start: base + token.start, count: length), as: UTF8.self)

@@ -111,12 +111,20 @@ public struct ConsumerBatch<Value: Sendable>: Sendable {
         var partitions: [Int32] = []
         for record in records {
             let p = Int(record.partition)
+            // Kafka numbers partitions from 0, densely; anything else takes the hashing path.
+            guard p >= 0 && p < 1 << 16 else { return nextOffsetsHashed(of: records) }
             if p >= last.count { last.append(contentsOf: repeatElement(-1, count: p + 1 - last.count)) }
             if last[p] < 0 { partitions.append(record.partition) }
             last[p] = record.offset
         }
         var result = [Int32: Int64](minimumCapacity: partitions.count)
         for p in partitions { result[p] = last[Int(p)] + 1 }
+        return result
+    }
+
+    private static func nextOffsetsHashed(of records: [ConsumerRecord<Value>]) -> [Int32: Int64] {
+        var result: [Int32: Int64] = [:]
+        for record in records { result[record.partition] = record.offset + 1 }
         return result
     }
 }

@@ -9,8 +9,9 @@ import Synchronization
 
 /// The counter subscriber: counts valid events per page, per type and per UTC minute of event time,
 /// aggregated in memory per batch and written with its offsets in ONE store transaction
-/// (exactly-once, like the prediction subscriber). Memory is bounded by the batch: nothing is kept
-/// between batches, and pages never become metric labels.
+/// (exactly-once, like the prediction subscriber). Memory is bounded by the batch, plus the table that
+/// numbers types and pages for the life of the process (``CountedNames``: at most 65,536 names and 8 MiB
+/// of their bytes, each also held once as a String); pages never become metric labels.
 public final class CounterSubscriber: Service, Sendable {
     /// Live figures.
     public let status: SubscriberStatus
@@ -75,9 +76,11 @@ public final class CounterSubscriber: Service, Sendable {
             // A null payload (tombstone) is not an event; the rules are the prediction subscriber's.
             guard let payload = view.payload else { return .malformed }
             let counted = EventDecoder.withFields(payload, nowMillis: Timestamp.nowMillis()) { fields -> CountedMessage in
-                let type = fields.type.withBytes { names.name($0) }
-                guard fields.kind == .pageView, let page = fields.page else { return .event(type: type, page: nil, minute: 0) }
-                return .event(type: type, page: page.withBytes { names.name($0) }, minute: Timestamp.minuteFloor(fields.timestamp))
+                let type = fields.withBytes(of: .type) { names.name($0) }!
+                guard fields.kind == .pageView, let page = fields.withBytes(of: .page, { names.name($0) }) else {
+                    return .event(type: type, page: nil, minute: 0)
+                }
+                return .event(type: type, page: page, minute: Timestamp.minuteFloor(fields.timestamp))
             }
             return (try? counted.get()) ?? .malformed
         }
@@ -107,48 +110,22 @@ public final class CounterSubscriber: Service, Sendable {
 
     private func countLoop() async throws {
         var newestMinute: Int64 = .min
-        var types = NameCounts(), pages = NameCounts()
+        var counter = BatchCounter()
         for try await batch in consumer.batches {
             guard consumer.admit(batch) else { continue }
             defer { consumer.release(batch) }
             let started = ContinuousClock.now
-            var delta = CounterDelta()
-            var valid = 0, malformed = 0
-            // Events arrive roughly in time order: count runs of one minute before touching the dictionary.
-            var minute: Int64 = .min, minuteRun = 0
-            for record in batch.records {
-                switch record.value {
-                case .event(let type, let page, let eventMinute):
-                    valid += 1
-                    types.add(type, into: &delta.types)
-                    if let page {
-                        pages.add(page, into: &delta.pages)
-                        if eventMinute != minute {
-                            if minuteRun > 0 { delta.minutes[minute, default: 0] += minuteRun }
-                            minute = eventMinute
-                            minuteRun = 0
-                            newestMinute = max(newestMinute, minute)
-                        }
-                        minuteRun += 1
-                    }
-                case .malformed:
-                    malformed += 1
-                }
-            }
-            if minuteRun > 0 { delta.minutes[minute, default: 0] += minuteRun }
-            names.withNames { names in
-                types.drain(into: &delta.types, names: names)
-                pages.drain(into: &delta.pages, names: names)
-            }
+            let counted = counter.count(batch.records.lazy.map(\.value), names: names)
+            let delta = counted.delta, valid = counted.valid, malformed = counted.malformed
+            if let newest = counted.newestMinute { newestMinute = max(newestMinute, newest) }
             let next = batch.nextOffsets
             let advances = batch.offsetAdvances(to: next)
-            let finalDelta = delta
             let storeStart = ContinuousClock.now
             // A batch polled under an assignment that was lost belongs to another member now.
             guard consumer.mayCommit(batch) else { continue }
             do {
                 try await retrying("commit counters to \(store.location)", stage: "count", status: status, logger: logger) {
-                    try await self.store.commitCounters(finalDelta, offsets: advances, scope: self.scope)
+                    try await self.store.commitCounters(delta, offsets: advances, scope: self.scope)
                 }
             } catch let error as StoreError where error.kind == .fenced {
                 logger.error("counter commit fenced: the stored offsets are not where this batch starts; batch dropped, rewinding to the stored offsets",
@@ -198,8 +175,13 @@ final class CountedNames: @unchecked Sendable {
     /// The most bytes of numbered names.
     static let maxBytes = 8 << 20
 
-    private var table = NameTable(maxNames: maxNames, maxBytes: maxBytes)
+    private var table: NameTable
     private let published = Mutex<[String]>([])
+
+    /// A table numbering at most `maxNames` names of at most `maxBytes` bytes in all.
+    init(maxNames: Int = CountedNames.maxNames, maxBytes: Int = CountedNames.maxBytes) {
+        table = NameTable(maxNames: maxNames, maxBytes: maxBytes)
+    }
 
     /// The name for these UTF-8 bytes (poll thread only).
     func name(_ utf8: UnsafeBufferPointer<UInt8>) -> Name {
@@ -279,6 +261,47 @@ struct NameTable {
             while slots[i] != 0 { i = (i + 1) & mask }
             slots[i] = Int32(id + 1)
         }
+    }
+}
+
+/// Counts one batch's messages into a delta: numbered names through tables kept between batches (each
+/// batch's counts are moved out before it returns), runs of one minute before the dictionary (events
+/// arrive roughly in time order).
+struct BatchCounter {
+    private var types = NameCounts(), pages = NameCounts()
+
+    /// The batch's delta, its valid and malformed messages, and its newest page-view minute.
+    mutating func count(_ messages: some Sequence<CounterSubscriber.CountedMessage>, names: CountedNames)
+        -> (delta: CounterDelta, valid: Int, malformed: Int, newestMinute: Int64?) {
+        var delta = CounterDelta()
+        var valid = 0, malformed = 0
+        var newest: Int64?
+        var minute: Int64 = .min, minuteRun = 0
+        for message in messages {
+            switch message {
+            case .event(let type, let page, let eventMinute):
+                valid += 1
+                types.add(type, into: &delta.types)
+                if let page {
+                    pages.add(page, into: &delta.pages)
+                    if eventMinute != minute {
+                        if minuteRun > 0 { delta.minutes[minute, default: 0] += minuteRun }
+                        minute = eventMinute
+                        minuteRun = 0
+                        newest = max(newest ?? .min, minute)
+                    }
+                    minuteRun += 1
+                }
+            case .malformed:
+                malformed += 1
+            }
+        }
+        if minuteRun > 0 { delta.minutes[minute, default: 0] += minuteRun }
+        names.withNames { names in
+            types.drain(into: &delta.types, names: names)
+            pages.drain(into: &delta.pages, names: names)
+        }
+        return (delta, valid, malformed, newest)
     }
 }
 

@@ -1,4 +1,6 @@
 @testable import Pipeline
+import Events
+import Store
 import Testing
 
 /// The counter's name numbering (poll thread) and per-batch counts (counting task), without Kafka.
@@ -35,17 +37,62 @@ struct CountedNamesTests {
         #expect(Self.intern(&byBytes, "de") == .added(1))
     }
 
-    @Test("the shared names follow the numbers, and unnumbered names come as text")
+    static func name(_ names: CountedNames, _ s: String) -> CountedNames.Name {
+        var bytes = Array(s.utf8)
+        return bytes.withUnsafeMutableBufferPointer { names.name(UnsafeBufferPointer($0)) }
+    }
+
+    @Test("the shared names follow the numbers, and names past the bound come as text")
     func sharedNames() {
-        let names = CountedNames()
-        func name(_ s: String) -> CountedNames.Name {
-            var bytes = Array(s.utf8)
-            return bytes.withUnsafeMutableBufferPointer { names.name(UnsafeBufferPointer($0)) }
-        }
-        #expect(name("page_view") == .id(0))
-        #expect(name("/home") == .id(1))
-        #expect(name("page_view") == .id(0))
+        let names = CountedNames(maxNames: 2, maxBytes: 1 << 20)
+        #expect(Self.name(names, "page_view") == .id(0))
+        #expect(Self.name(names, "/home") == .id(1))
+        #expect(Self.name(names, "page_view") == .id(0))
+        #expect(Self.name(names, "/pricing") == .text("/pricing"))
+        #expect(Self.name(names, "/home") == .id(1))
         #expect(names.withNames { $0 } == ["page_view", "/home"])
+    }
+
+    @Test("a batch counted by number (and past the bound by text) equals counting the Strings; nothing carries into the next batch",
+          arguments: [3, 100_000])
+    func batchCounts(maxNames: Int) {
+        let names = CountedNames(maxNames: maxNames, maxBytes: 1 << 20)
+        var counter = BatchCounter()
+        var generator = SystemRandomNumberGenerator()
+        let types = ["page_view", "login", "order", "support_call"]
+        let pages = (0..<20).map { "/p/\($0)" }
+        for _ in 0..<3 {
+            var expected = CounterDelta()
+            var messages: [CounterSubscriber.CountedMessage] = []
+            var valid = 0, malformed = 0
+            var newest: Int64?
+            var minute: Int64 = 1_769_942_520_000
+            for _ in 0..<2_000 {
+                if Int.random(in: 0..<50, using: &generator) == 0 {
+                    messages.append(.malformed)
+                    malformed += 1
+                    continue
+                }
+                valid += 1
+                // Mostly in time order, sometimes back by a few minutes.
+                minute += Int64.random(in: -2...3, using: &generator) * 60_000
+                let type = types.randomElement(using: &generator)!
+                expected.types[type, default: 0] += 1
+                if type == "page_view" {
+                    let page = pages.randomElement(using: &generator)!
+                    expected.pages[page, default: 0] += 1
+                    expected.minutes[minute, default: 0] += 1
+                    newest = max(newest ?? .min, minute)
+                    messages.append(.event(type: Self.name(names, type), page: Self.name(names, page), minute: minute))
+                } else {
+                    messages.append(.event(type: Self.name(names, type), page: nil, minute: 0))
+                }
+            }
+            let counted = counter.count(messages, names: names)
+            #expect(counted.delta == expected)
+            #expect(counted.valid == valid && counted.malformed == malformed)
+            #expect(counted.newestMinute == newest)
+        }
     }
 
     @Test("batch counts by number and by text add up in the delta by name, and reset between batches")
