@@ -48,14 +48,7 @@ struct EventFieldsTests {
                 #expect(reason.category == rejected[index + 1], "line \(index + 1): \(reason)")
             }
         }
-        func table(_ name: String, _ key: String) throws -> [String: Int] {
-            var result: [String: Int] = [:]
-            for row in try Reference.csv("\(oracle)/\(name)") { result[row[key] ?? ""] = Int(row["count"] ?? "") }
-            return result
-        }
-        #expect(byType == (try table("counts_by_type.csv", "type")))
-        #expect(byPage == (try table("counts_by_page.csv", "page")))
-        #expect(perMinute == (try table("pageviews_per_minute.csv", "minute_start")))
+        try Reference.expectCounts(oracle, types: byType, pages: byPage, minutes: perMinute)
     }
 
     @Test("escaped values are unescaped in the bytes, and an escaped type is classified by its value")

@@ -53,14 +53,7 @@ struct OracleDecodeTests {
                 perMinute[Timestamp.minuteFloor(event.timestamp), default: 0] += 1
             }
         }
-        func table(_ name: String, _ key: String) throws -> [String: Int] {
-            var result: [String: Int] = [:]
-            for row in try Reference.csv("\(oracle)/\(name)") { result[row[key] ?? ""] = Int(row["count"] ?? "") }
-            return result
-        }
-        #expect(byType == (try table("counts_by_type.csv", "type")))
-        #expect(byPage == (try table("counts_by_page.csv", "page")))
         let minutes = Dictionary(uniqueKeysWithValues: perMinute.map { (Timestamp.format(millis: $0.key), $0.value) })
-        #expect(minutes == (try table("pageviews_per_minute.csv", "minute_start")))
+        try Reference.expectCounts(oracle, types: byType, pages: byPage, minutes: minutes)
     }
 }
