@@ -200,8 +200,7 @@ struct EndToEndBench {
             if now - before < 0.02 { break }
             before = now
         }
-        let waited = ContinuousClock.now - started
-        return Double(waited.components.seconds) + Double(waited.components.attoseconds) * 1e-18
+        return seconds(ContinuousClock.now - started)
     }
 
     /// Waits until the subscriber has taken `messages` events; returns the seconds from its first event.
