@@ -325,12 +325,19 @@ public final class PredictionSubscriber: Service, Sendable {
                 for try await batch in consumer.batches {
                     guard consumer.admit(batch) else { continue }
                     sequence += 1
+                    let filtered: FilteredBatch
                     do {
-                        let filtered = try await filter.filter(batch, sequence: sequence)
-                        let enriched = try await enricher.enrich(filtered)
-                        await toScorer.send(enriched)
+                        filtered = try await filter.filter(batch, sequence: sequence)
                     } catch {
                         consumer.release(batch)
+                        throw error
+                    }
+                    // From here on only the filtered batch is referenced (its source without the records),
+                    // so the records can go while the batch waits for the scorer.
+                    do {
+                        await toScorer.send(try await enricher.enrich(filtered))
+                    } catch {
+                        consumer.release(filtered.source)
                         throw error
                     }
                 }
