@@ -157,4 +157,32 @@ struct EndToEndTests {
         try await expectProfilesMatchOracle(engine.store, oracle: "oracle_clean")
         engine.producer.shutdown()
     }
+
+    @Test("the commit hook: every relevant event's time reported once, every call at the same stack depth")
+    func commitHook() async throws {
+        let engine = try await makeEngine(batchSize: 100)
+        let total = try await produceReference("events_clean.jsonl", bootstrap: engine.broker.bootstrap, topic: engine.topic)
+        // Per call: the event times it reported and the depth of the stack it ran on. A hook kept as a bare
+        // closure in a Mutex gained two reabstraction thunks per read, so each call ran deeper than the last.
+        let calls = Mutex<[(times: Int, depth: Int)]>([])
+        engine.prediction.onCommit { times in
+            let depth = Thread.callStackReturnAddresses.count
+            calls.withLock { $0.append((times.count, depth)) }
+        }
+        let running = Task { try await engine.prediction.run() }
+        let done = try await eventually {
+            let p = engine.prediction.status.snapshot
+            return p.processed + p.malformed == total && p.lag == 0
+        }
+        #expect(done)
+        running.cancel()
+        try await running.value
+        let seen = calls.withLock { $0 }
+        // The oracle's per-event file has a row per relevant event.
+        let relevant = try Shared.csv("oracle_clean/per_event_features.csv").count
+        #expect(seen.reduce(0) { $0 + $1.times } == relevant)
+        #expect(seen.count >= 20, "batches of 100 events: at least 20 commits of the 5,000")
+        #expect(Set(seen.map(\.depth)).count == 1, "stack depths of the calls: \(Set(seen.map(\.depth)).sorted())")
+        engine.producer.shutdown()
+    }
 }
