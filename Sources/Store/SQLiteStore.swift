@@ -41,7 +41,7 @@ public final class SQLiteStore: EngineStore {
             pool = try DatabasePool(path: path, configuration: config)
             try Self.migrator.migrate(pool)
             checkpointer = WALCheckpointer(path: path)
-            checkpointer.start()
+            try checkpointer.start()
         } catch let error as StoreError {
             throw error
         } catch {

@@ -30,7 +30,7 @@ import Synchronization
 /// copy and the database sync 84 times in a 15 s latency run.
 final class WALCheckpointer: Sendable {
     /// How often the log is copied back.
-    static let interval: Duration = .milliseconds(200)
+    static let interval: DispatchTimeInterval = .milliseconds(200)
     /// Frames (4 KiB pages) in the log after a passive pass from which the log is restarted (16 MiB).
     static let restartFrames: Int32 = 4_096
     /// How long a restart waits for the writer's transaction or older readers (milliseconds). While it
@@ -39,7 +39,8 @@ final class WALCheckpointer: Sendable {
     static let restartWait: Int32 = 50
 
     private let path: String
-    private let stop = Atomic<Bool>(false)
+    /// Signalled by `shutdown`: the thread's wait between passes ends at once instead of after `interval`.
+    private let wake = DispatchSemaphore(value: 0)
     private let done = DispatchSemaphore(value: 0)
     private let started = Atomic<Bool>(false)
 
@@ -48,26 +49,29 @@ final class WALCheckpointer: Sendable {
         self.path = path
     }
 
-    /// Opens its connection and starts its thread; a failure to open leaves checkpoints to the writer.
-    func start() {
+    /// Opens its connection and starts its thread.
+    /// - Throws: `StoreError.unavailable` naming the file when its connection cannot be opened: without
+    ///   it the writer would copy the log back itself, 256 MiB at a time, inside a commit.
+    func start() throws {
         var handle: OpaquePointer?
-        guard sqlite3_open_v2(path, &handle, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, nil) == SQLITE_OK, let db = handle else {
+        let opened = sqlite3_open_v2(path, &handle, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, nil)
+        guard opened == SQLITE_OK, let db = handle else {
+            let reason = handle.map { String(cString: sqlite3_errmsg($0)) } ?? String(cString: sqlite3_errstr(opened))
             sqlite3_close(handle)
-            return
+            throw StoreError(.unavailable, "sqlite store '\(path)': its checkpoint connection cannot be opened: \(reason); check the file's permissions and the process's open-file limit (ulimit -n)")
         }
         sqlite3_busy_timeout(db, Self.restartWait)
         // A connection learns that the database is in WAL mode when it first reads it; until then a
         // checkpoint call does nothing (log size -1).
         guard sqlite3_exec(db, "SELECT count(*) FROM sqlite_master", nil, nil, nil) == SQLITE_OK else {
+            let reason = String(cString: sqlite3_errmsg(db))
             sqlite3_close(db)
-            return
+            throw StoreError(.unavailable, "sqlite store '\(path)': its checkpoint connection cannot read it: \(reason); check that it is a StreamScore database")
         }
         let connection = Connection(db)
         started.store(true, ordering: .releasing)
         let thread = Thread { [self] in
-            let micros = UInt32(Self.interval.components.attoseconds / 1_000_000_000_000 + Self.interval.components.seconds * 1_000_000)
-            while !stop.load(ordering: .acquiring) {
-                usleep(micros)
+            while wake.wait(timeout: .now() + Self.interval) == .timedOut {
                 var logFrames: Int32 = 0, copied: Int32 = 0
                 _ = sqlite3_wal_checkpoint_v2(connection.db, nil, SQLITE_CHECKPOINT_PASSIVE, &logFrames, &copied)
                 guard logFrames >= Self.restartFrames else { continue }
@@ -81,10 +85,10 @@ final class WALCheckpointer: Sendable {
         thread.start()
     }
 
-    /// Stops the thread and closes its connection (waits for a checkpoint in progress).
+    /// Stops the thread and closes its connection (waits only for a checkpoint in progress).
     func shutdown() {
         guard started.exchange(false, ordering: .acquiringAndReleasing) else { return }
-        stop.store(true, ordering: .releasing)
+        wake.signal()
         done.wait()
     }
 
