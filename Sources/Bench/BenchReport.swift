@@ -117,9 +117,7 @@ func printLine(_ line: String) {
 }
 
 /// Seconds of a duration as a Double.
-public func seconds(_ d: Duration) -> Double {
-    Double(d.components.seconds) + Double(d.components.attoseconds) * 1e-18
-}
+public func seconds(_ d: Duration) -> Double { d / .seconds(1) }
 
 /// The median (NaN for none).
 func median(_ values: [Double]) -> Double {

@@ -153,10 +153,6 @@ final class Progress: @unchecked Sendable {
 
     func finish() { printError("\(label) \(current) in \(elapsed()) (\(rate(current))/s)") }
 
-    private func seconds() -> Double {
-        let d = ContinuousClock.now - started
-        return Double(d.components.seconds) + Double(d.components.attoseconds) * 1e-18
-    }
-    private func elapsed() -> String { String(format: "%.2f s", seconds()) }
-    private func rate(_ n: Int) -> String { String(format: "%.0f", Double(n) / max(seconds(), 1e-9)) }
+    private func elapsed() -> String { String(format: "%.2f s", seconds(ContinuousClock.now - started)) }
+    private func rate(_ n: Int) -> String { String(format: "%.0f", Double(n) / max(seconds(ContinuousClock.now - started), 1e-9)) }
 }
