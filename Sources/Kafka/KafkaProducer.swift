@@ -112,11 +112,16 @@ public final class KafkaProducer: Sendable {
     private let core: ProducerCore
 
     /// Defaults applied before the user's properties: idempotence (no duplicates or reordering on
-    /// retries) and a short linger for batching.
+    /// retries) and librdkafka's own 5 ms linger. Nothing the engine stores waits for a delivery (scores
+    /// are published after their commit), so a longer linger costs no stored latency; fewer, larger
+    /// produce requests cost the broker less. Measured in the latency bench (20,000 events/s, 6 partitions,
+    /// 2026-11-30, two interleaved runs each) against 1 ms for the load producer and the engine:
+    /// broker CPU 54–59 % → 25–28 % of a core, engine 87–92 % → 78–82 %, stored latency p50/p99
+    /// 16–22 / 68–80 → 13.5 / 47–51 ms; 5 ms for the engine alone left the broker at 53–56 %.
     public static var defaultProperties: [(String, String)] {
         [
             ("enable.idempotence", "true"),
-            ("linger.ms", "1"),
+            ("linger.ms", "5"),
             ("queue.buffering.max.messages", "500000"),
             ("message.timeout.ms", "300000"),
         ]
