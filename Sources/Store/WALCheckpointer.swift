@@ -21,8 +21,8 @@ import Synchronization
 /// once the log holds ``restartFrames`` after a pass, a `RESTART` checkpoint copies the few frames
 /// committed during it, waiting at most ``restartWait`` for the writer or older readers, and the next
 /// commit starts the log again from its beginning (same probe: p99 7–9 ms, max 8–10 ms). In the
-/// engine a restart holds the writer back for its last copy and the database sync (~18 ms when a commit
-/// waits for it); the prediction bench's stored latency at 20,000 events/s on 6 partitions, six runs
+/// engine a restart held the writer back for its last copy and the database sync (~18 ms when a commit
+/// waited for it, before the catch-up below); the prediction bench's stored latency at 20,000 events/s on 6 partitions, six runs
 /// each interleaved with the previous build: p99 53–86 ms (mean 67) against 89–113 (mean 101), p50
 /// 10.9–18.4 against 10.4–17.4 ms; restarting from 16,384 frames instead: p99 59–96 ms. When commits
 /// follow each other with no gap (a backlog), the restart rarely gets in between and the backstop works
