@@ -1,3 +1,4 @@
+import DequeModule
 import Synchronization
 
 /// The state of a `BoundedQueue` as a plain value: every transition returns what the caller must do
@@ -7,8 +8,10 @@ struct BoundedQueueState<Element: Sendable>: ~Copyable {
     typealias Sender = CheckedContinuation<Bool, Never>
 
     let capacity: Int
-    private var items: [Element] = []
-    private var head = 0
+    /// A deque, so that a taken element leaves it at once: an array read from a head index kept taken
+    /// elements until a compaction past 64 of them, which behind the committer and the publisher kept
+    /// every scored batch of a prediction bench run alive (a core dump at the engine's peak, 2026-11-30).
+    private var items: Deque<Element> = []
     /// nil while open; `.some(nil)` finished normally; `.some(error)` failed.
     private var finished: (any Error)?? = nil
     private var sender: Sender?
@@ -19,7 +22,7 @@ struct BoundedQueueState<Element: Sendable>: ~Copyable {
 
     init(capacity: Int) { self.capacity = max(1, capacity) }
 
-    var count: Int { items.count - head }
+    var count: Int { items.count }
 
     /// What `send` must do with its element.
     enum OfferAction {
@@ -56,13 +59,7 @@ struct BoundedQueueState<Element: Sendable>: ~Copyable {
     }
 
     mutating func take() -> TakeAction? {
-        if count > 0 {
-            let e = items[head]
-            head += 1
-            if head > 64 && head * 2 > items.count {
-                items.removeFirst(head)
-                head = 0
-            }
+        if let e = items.popFirst() {
             defer { sender = nil }
             return .element(e, wake: sender)
         }
@@ -80,7 +77,6 @@ struct BoundedQueueState<Element: Sendable>: ~Copyable {
     mutating func close() -> Sender? {
         closed = true
         items.removeAll()
-        head = 0
         defer { sender = nil }
         return sender
     }
