@@ -62,10 +62,24 @@ public struct FeatureVector: Sendable, Equatable, Hashable {
 
     /// The value of each field of ``fieldNames`` in the same order: `plan` as `.text`, the rest as
     /// `.number`.
-    public var values: [FeatureValue] {
-        [.number(Double(tenureDays)), .text(plan), .number(monthlyCharges), .number(Double(pageViews30d)),
-         .number(Double(pricingViews30d)), .number(Double(cancelViews30d)), .number(Double(supportCalls30d)),
-         .number(Double(complaints30d)), .number(daysSinceLastVisit)]
+    public var values: [FeatureValue] { Self.fieldNames.indices.map(value(at:)) }
+
+    /// The value of field `index` of ``fieldNames`` (as in ``values``, without building the array).
+    @inline(__always)
+    public func value(at index: Int) -> FeatureValue {
+        switch index {
+        case 0: return .number(Double(tenureDays))
+        case 1: return .text(plan)
+        case 2: return .number(monthlyCharges)
+        case 3: return .number(Double(pageViews30d))
+        case 4: return .number(Double(pricingViews30d))
+        case 5: return .number(Double(cancelViews30d))
+        case 6: return .number(Double(supportCalls30d))
+        case 7: return .number(Double(complaints30d))
+        default:
+            precondition(index == 8, "feature index \(index) out of range")
+            return .number(daysSinceLastVisit)
+        }
     }
 }
 

@@ -16,10 +16,12 @@ public enum SetScoring {
                                      onError: (_ member: Int, _ row: Int, _ error: ScoringError) -> Void = { _, _, _ in }) -> [[Double]] {
         set.members.enumerated().map { m, member in
             let mapping = FeatureMapping.for(member.model)
-            let inputs = features.map { member.model.makeRow(values: mapping.values($0)) }
             var results: [Double] = []
-            results.reserveCapacity(inputs.count)
-            member.model.scoreBatch(inputs, into: &results) { row, error in onError(m, row, error) }
+            features.withUnsafeBufferPointer { rows in
+                member.model.scoreBatch(count: rows.count, into: &results, value: { row, field in mapping.value(rows[row], field: field) }) { row, error in
+                    onError(m, row, error)
+                }
+            }
             return results
         }
     }
@@ -75,13 +77,16 @@ public struct FeatureMapping: Sendable {
 
     /// The model's input values for a vector.
     public func values(_ features: FeatureVector) -> [FieldValue] {
-        let all = features.values
-        return indices.map { index in
-            guard let index else { return .missing }
-            switch all[index] {
-            case .number(let d): return .number(d)
-            case .text(let s): return .string(s)
-            }
+        indices.indices.map { value(features, field: $0) }
+    }
+
+    /// The value of the model's input field `field` for a vector.
+    @inline(__always)
+    public func value(_ features: FeatureVector, field: Int) -> FieldValue {
+        guard let index = indices[field] else { return .missing }
+        switch features.value(at: index) {
+        case .number(let d): return .number(d)
+        case .text(let s): return .string(s)
         }
     }
 }

@@ -152,6 +152,41 @@ public final class CompiledModel: Sendable {
         }
     }
 
+    /// Scores `count` rows straight from their raw values, `value(row, field)` giving the value of
+    /// `inputFields[field]` for `row`: each row is prepared into the working context and scored there,
+    /// with the results of `makeRow(values:)` then `score(_:)` but no row arrays. Results go into `results`
+    /// (cleared first); a failed row yields NaN and is reported to `onError` with its index.
+    /// (`perf` of the prediction bench, 2026-11-30: preparing rows through `InputRow` — two arrays per row
+    /// and the caller's value arrays — took ~6 % of the engine's CPU, the model itself 0.7 %.)
+    public func scoreBatch(count: Int, into results: inout [Double], value: (_ row: Int, _ field: Int) -> FieldValue,
+                           onError: (Int, ScoringError) -> Void = { _, _ in }) {
+        let ctx = RowContext(program: program)
+        results.removeAll(keepingCapacity: true)
+        results.reserveCapacity(count)
+        var unknown: [String] = []
+        preparer.specs.withUnsafeBufferPointer { specs in
+            for row in 0..<count {
+                // Per row, as in `makeRow`: unknown categories are numbered within their row.
+                unknown.removeAll(keepingCapacity: true)
+                var rowError: ScoringError?
+                for field in 0..<specs.count {
+                    let (v, state, e) = preparer.prepare(value(row, field), specs[field], &unknown)
+                    ctx.values[field] = v
+                    ctx.states[field] = state
+                    if rowError == nil, let e { rowError = e }
+                }
+                ctx.resetDerived()
+                do throws(ScoringError) {
+                    if let rowError { throw rowError }
+                    results.append(try prediction(ctx))
+                } catch {
+                    results.append(.nan)
+                    onError(row, error)
+                }
+            }
+        }
+    }
+
     /// Scores one prepared row with a reusable context.
     @inline(__always) func score(_ row: borrowing InputRow, _ ctx: RowContext) throws(ScoringError) -> Double {
         guard row.modelID == ObjectIdentifier(self), row.values.count == program.inputCount else {
@@ -159,6 +194,11 @@ public final class CompiledModel: Sendable {
         }
         if row.hasError, let e = row.error { throw e }
         ctx.load(row)
+        return try prediction(ctx)
+    }
+
+    /// The reported prediction of the row loaded in `ctx`.
+    @inline(__always) private func prediction(_ ctx: RowContext) throws(ScoringError) -> Double {
         let p = try ctx.evaluate(program.root)
         switch p.status {
         case 1:

@@ -72,6 +72,12 @@ final class RowContext {
         row.states.withUnsafeBufferPointer { src in
             if let base = src.baseAddress { states.update(from: base, count: n) }
         }
+        resetDerived()
+    }
+
+    /// Resets every slot after the inputs (derived fields) for a new row.
+    @inline(__always) func resetDerived() {
+        let n = program.inputCount
         let total = program.slotCount
         if total > n {
             program.initialStates.withUnsafeBufferPointer { src in

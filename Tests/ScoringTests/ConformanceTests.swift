@@ -34,6 +34,46 @@ struct ConformanceTests {
         }
     }
 
+    @Test("rows scored straight from raw values match JPMML and the row-by-row path, errors included", arguments: ["logreg", "tree", "forest", "gbc"])
+    func streamedBatchMatches(model: String) throws {
+        let compiled = try CompiledModel.load(contentsOf: SharedModels.url("\(model).pmml"))
+        var rows = try SharedModels.expected(model).map(\.values)
+        let oracle = try SharedModels.expected(model).map(\.pJPMML)
+        // Rows that must fail or fall back the same way in both paths: a missing, an invalid and an
+        // unknown categorical value, a number given as text and an empty row.
+        let names = compiled.inputFields.map(\.name)
+        var hostile = rows[0]
+        hostile[names[0]] = .string("not a number")
+        rows.append(hostile)
+        var unknown = rows[1]
+        unknown["plan"] = .string("platinum")
+        rows.append(unknown)
+        var textual = rows[2]
+        textual[names[2]] = .string("42.5")
+        rows.append(textual)
+        var missing = rows[3]
+        missing[names[3]] = .missing
+        rows.append(missing)
+        rows.append([:])
+        var streamed: [Double] = []
+        var errors: [Int: ScoringError] = [:]
+        compiled.scoreBatch(count: rows.count, into: &streamed, value: { row, field in rows[row][names[field]] ?? .missing }) { row, error in
+            errors[row] = error
+        }
+        #expect(streamed.count == rows.count)
+        for (i, values) in rows.enumerated() {
+            do throws(ScoringError) {
+                let single = try compiled.score(compiled.makeRow(values))
+                #expect(streamed[i] == single, "row \(i)")
+                #expect(errors[i] == nil, "row \(i)")
+                if i < oracle.count { #expect(abs(streamed[i] - oracle[i]) <= 1e-12, "row \(i) against JPMML") }
+            } catch {
+                #expect(streamed[i].isNaN, "row \(i)")
+                #expect(errors[i] == error, "row \(i)")
+            }
+        }
+    }
+
     @Test func versionAndTarget() throws {
         let m = try CompiledModel.load(contentsOf: SharedModels.url("logreg.pmml"))
         #expect(m.version.hasPrefix("logreg.pmml-"))
