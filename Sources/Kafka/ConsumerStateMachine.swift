@@ -69,7 +69,8 @@ struct ConsumerStateMachine<Value: Sendable>: ~Copyable {
     private(set) var failure: KafkaError?
     /// Delivered batches not yet taken. A deque, so that a taken batch leaves it at once: an array read
     /// from a head index kept taken batches (and every record in them) until a compaction past 64 of
-    /// them — in the prediction bench ~200,000 decoded events at the engine's peak (core dump, 2026-11-30).
+    /// them — a core dump at the prediction bench's peak (2026-11-30) held ~230,000 decoded events,
+    /// 199,000 of them referenced by this buffer and by the pipeline's batches.
     private var buffer: Deque<ConsumerBatch<Value>> = []
     private var waiter: Waiter?
 

@@ -39,15 +39,16 @@ struct ConformanceTests {
         let compiled = try CompiledModel.load(contentsOf: SharedModels.url("\(model).pmml"))
         var rows = try SharedModels.expected(model).map(\.values)
         let oracle = try SharedModels.expected(model).map(\.pJPMML)
-        // Rows that must fail or fall back the same way in both paths: a missing, an invalid and an
-        // unknown categorical value, a number given as text and an empty row.
+        // Rows that must fail or fall back the same way in both paths: a non-numeric number, a plan outside
+        // the field's values (invalid under the default treatment), a number given as text, a missing
+        // value and an empty row.
         let names = compiled.inputFields.map(\.name)
         var hostile = rows[0]
         hostile[names[0]] = .string("not a number")
         rows.append(hostile)
-        var unknown = rows[1]
-        unknown["plan"] = .string("platinum")
-        rows.append(unknown)
+        var outside = rows[1]
+        outside["plan"] = .string("platinum")
+        rows.append(outside)
         var textual = rows[2]
         textual[names[2]] = .string("42.5")
         rows.append(textual)

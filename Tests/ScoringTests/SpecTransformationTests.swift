@@ -92,6 +92,27 @@ struct SpecTransformationTests {
         #expect(abs(try m.score(["age": .number(25), "income": .number(7000), "city": .string("Oslo")]) - 7979.691541679836) < 1e-9)
     }
 
+    @Test("derived fields are computed afresh for every row of a streamed batch")
+    func derivedFieldsInOneStreamedBatch() throws {
+        let m = try Fixture.model(Self.doc)
+        // The rows and hand-computed results of derivedFieldsEndToEnd, scored in one call: each row's
+        // derived fields must not be the previous row's (the context is reused across the batch).
+        let rows: [[String: FieldValue]] = [
+            ["age": .number(25), "income": .number(3000), "city": .string("Paris")],
+            ["age": .number(150)],
+            ["age": .number(75), "income": .number(500), "city": .string("Rome")],
+            ["age": .number(25), "income": .number(7000), "city": .string("Oslo")],
+        ]
+        let expected = [11646.54436111989, 7000.7, 6556.065108108164, 7979.691541679836]
+        let names = m.inputFields.map(\.name)
+        var results: [Double] = []
+        m.scoreBatch(count: rows.count, into: &results, value: { row, field in rows[row][names[field]] ?? .missing }) { row, error in
+            Issue.record("row \(row): \(error)")
+        }
+        #expect(results.count == expected.count)
+        for (r, e) in zip(results, expected) { #expect(abs(r - e) < 1e-9) }
+    }
+
     static func applyDoc(_ apply: String, type: String = "double") -> String {
         """
         <DataDictionary>
