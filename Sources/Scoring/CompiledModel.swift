@@ -78,31 +78,25 @@ public final class CompiledModel: Sendable {
 
     /// Prepares a row from raw values keyed by field name (absent keys are missing; unknown keys ignored).
     public func makeRow(_ values: [String: FieldValue]) -> InputRow {
-        var unknown: [String] = []
-        var row = InputRow(values: [Double](repeating: .nan, count: inputFields.count),
-                           states: [UInt8](repeating: SlotState.missing, count: inputFields.count),
-                           error: nil, hasError: false, modelID: ObjectIdentifier(self))
-        for (i, spec) in preparer.specs.enumerated() {
-            let (v, s, e) = preparer.prepare(values[spec.name] ?? .missing, spec, &unknown)
-            row.values[i] = v
-            row.states[i] = s
-            if row.error == nil, let e { row.error = e; row.hasError = true }
-        }
-        return row
+        makeRow { values[preparer.specs[$0].name] ?? .missing }
     }
 
     /// Prepares a row from raw values ordered like `inputFields` (extra values are ignored, absent ones missing).
     public func makeRow(values: [FieldValue]) -> InputRow {
-        var unknown: [String] = []
+        makeRow { $0 < values.count ? values[$0] : .missing }
+    }
+
+    private func makeRow(_ raw: (Int) -> FieldValue) -> InputRow {
         var row = InputRow(values: [Double](repeating: .nan, count: inputFields.count),
                            states: [UInt8](repeating: SlotState.missing, count: inputFields.count),
                            error: nil, hasError: false, modelID: ObjectIdentifier(self))
-        for (i, spec) in preparer.specs.enumerated() {
-            let (v, s, e) = preparer.prepare(i < values.count ? values[i] : .missing, spec, &unknown)
-            row.values[i] = v
-            row.states[i] = s
-            if row.error == nil, let e { row.error = e; row.hasError = true }
+        let error = row.values.withUnsafeMutableBufferPointer { values in
+            row.states.withUnsafeMutableBufferPointer { states in
+                preparer.prepareRow(raw, values: values.baseAddress!, states: states.baseAddress!)
+            }
         }
+        row.error = error
+        row.hasError = error != nil
         return row
     }
 
@@ -163,26 +157,15 @@ public final class CompiledModel: Sendable {
         let ctx = RowContext(program: program)
         results.removeAll(keepingCapacity: true)
         results.reserveCapacity(count)
-        var unknown: [String] = []
-        preparer.specs.withUnsafeBufferPointer { specs in
-            for row in 0..<count {
-                // Per row, as in `makeRow`: unknown categories are numbered within their row.
-                unknown.removeAll(keepingCapacity: true)
-                var rowError: ScoringError?
-                for field in 0..<specs.count {
-                    let (v, state, e) = preparer.prepare(value(row, field), specs[field], &unknown)
-                    ctx.values[field] = v
-                    ctx.states[field] = state
-                    if rowError == nil, let e { rowError = e }
-                }
-                ctx.resetDerived()
-                do throws(ScoringError) {
-                    if let rowError { throw rowError }
-                    results.append(try prediction(ctx))
-                } catch {
-                    results.append(.nan)
-                    onError(row, error)
-                }
+        for row in 0..<count {
+            let rowError = preparer.prepareRow({ value(row, $0) }, values: ctx.values, states: ctx.states)
+            ctx.resetDerived()
+            do throws(ScoringError) {
+                if let rowError { throw rowError }
+                results.append(try prediction(ctx))
+            } catch {
+                results.append(.nan)
+                onError(row, error)
             }
         }
     }

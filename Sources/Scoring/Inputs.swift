@@ -81,6 +81,24 @@ struct RowPreparer: Sendable {
     /// Input index by field name.
     let indexByName: [String: Int]
 
+    /// Prepares one row: the value of every input field (`raw(field)`, in `specs` order) written to
+    /// `values` and `states`; returns the row's first error under `returnInvalid`. Unknown categories are
+    /// numbered within the row. Every path that prepares rows (`makeRow`, streamed `scoreBatch`) uses it.
+    @inline(__always)
+    func prepareRow(_ raw: (Int) -> FieldValue, values: UnsafeMutablePointer<Double>, states: UnsafeMutablePointer<UInt8>) -> ScoringError? {
+        var unknown: [String] = []
+        var first: ScoringError?
+        specs.withUnsafeBufferPointer { specs in
+            for field in 0..<specs.count {
+                let (v, s, e) = prepare(raw(field), specs[field], &unknown)
+                values[field] = v
+                states[field] = s
+                if first == nil, let e { first = e }
+            }
+        }
+        return first
+    }
+
     /// Prepares one value; returns its encoded value, state, and an error under `returnInvalid`.
     func prepare(_ raw: FieldValue, _ spec: InputSpec, _ unknown: inout [String]) -> (Double, UInt8, ScoringError?) {
         var value = Double.nan
