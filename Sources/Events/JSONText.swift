@@ -22,6 +22,14 @@ public struct JSONBytes: Sendable {
     /// An empty writer with room for `capacity` bytes.
     public init(capacity: Int = 256) { bytes.reserveCapacity(capacity) }
 
+    /// Lets `body` write JSON at the end of `buffer`: the writer takes the buffer over meanwhile (no copy).
+    public static func append(to buffer: inout [UInt8], _ body: (inout JSONBytes) -> Void) {
+        var writer = JSONBytes(capacity: 0)
+        swap(&writer.bytes, &buffer)
+        body(&writer)
+        swap(&writer.bytes, &buffer)
+    }
+
     /// Raw text (a key with its quotes and colon, a brace, a comma).
     @inline(__always)
     public mutating func raw(_ text: StaticString) {
@@ -58,8 +66,10 @@ public struct JSONBytes: Sendable {
     /// A double in shortest round-trip form (`null` if not finite), as `JSONText.number`.
     public mutating func number(_ d: Double) {
         guard d.isFinite else { return raw("null") }
-        var text = d.description
-        text.withUTF8 { bytes.append(contentsOf: $0) }
+        // The digits of `description`, written from the standard library's stack buffer through
+        // `_writeASCII` below: `description` allocated a String for the 17 or more characters most
+        // probabilities have.
+        d.write(to: &self)
     }
 
     /// An integer.
@@ -74,4 +84,11 @@ public struct JSONBytes: Sendable {
 
     /// Already-encoded JSON bytes.
     public mutating func json(_ text: some Collection<UInt8>) { bytes.append(contentsOf: text) }
+}
+
+extension JSONBytes: TextOutputStream {
+    /// Appends `string`'s UTF-8 as it is (no quoting: use ``string(_:)`` for a JSON string).
+    public mutating func write(_ string: String) { bytes.append(contentsOf: string.utf8) }
+    /// Appends ASCII text as it is: what `Double.write(to:)` hands over.
+    public mutating func _writeASCII(_ buffer: UnsafeBufferPointer<UInt8>) { bytes.append(contentsOf: buffer) }
 }

@@ -35,7 +35,9 @@ public struct ProducerMessage: Sendable {
 }
 
 /// Completion of one or many enqueued messages, reached from the delivery-report callback through the
-/// message opaque. `@unchecked Sendable`: all mutable state is behind `lock`.
+/// message opaque: a pointer to the message's slot in `slots`, which holds the tracker (so a message
+/// costs no object of its own). Each enqueued message holds a retain of the tracker until its report.
+/// `@unchecked Sendable`: all mutable state is behind `lock`; `slots` is written only in `init`.
 final class DeliveryTracker: @unchecked Sendable {
     private struct State {
         var remaining: Int
@@ -50,9 +52,35 @@ final class DeliveryTracker: @unchecked Sendable {
         }
     }
     private let lock: Mutex<State>
+    private let slots: UnsafeMutablePointer<UnsafeMutableRawPointer>
+    private let count: Int
 
     init(count: Int) {
+        self.count = count
         lock = Mutex(State(remaining: count, reports: Array(repeating: nil, count: count)))
+        slots = .allocate(capacity: max(count, 1))
+        slots.initialize(repeating: Unmanaged.passUnretained(self).toOpaque(), count: count)
+    }
+
+    deinit { slots.deallocate() }
+
+    /// The opaque of message `index`, holding a retain of the tracker until ``report(opaque:_:)`` (or
+    /// ``abandon(opaque:)`` when the message could not be enqueued).
+    func opaque(forMessage index: Int) -> UnsafeMutableRawPointer {
+        _ = Unmanaged.passUnretained(self).retain()
+        return UnsafeMutableRawPointer(slots + index)
+    }
+
+    /// Gives back the retain of an opaque whose message was not enqueued.
+    static func abandon(opaque: UnsafeMutableRawPointer) {
+        Unmanaged<DeliveryTracker>.fromOpaque(opaque.assumingMemoryBound(to: UnsafeMutableRawPointer.self).pointee).release()
+    }
+
+    /// Records the delivery of the message of `opaque` and gives back its retain.
+    static func report(opaque: UnsafeMutableRawPointer, _ result: Result<DeliveryReport, KafkaError>) {
+        let slot = opaque.assumingMemoryBound(to: UnsafeMutableRawPointer.self)
+        let tracker = Unmanaged<DeliveryTracker>.fromOpaque(slot.pointee).takeRetainedValue()
+        tracker.complete(index: slot - tracker.slots, result: result)
     }
 
     /// Records one delivery; resumes the waiter after the last.
@@ -93,16 +121,6 @@ public struct PendingDeliveries: Sendable {
     /// - Throws: the first delivery error.
     public func delivered() async throws -> [DeliveryReport] {
         count == 0 ? [] : try await tracker.wait()
-    }
-}
-
-/// The per-message opaque: which tracker and which slot.
-final class DeliverySlot {
-    let tracker: DeliveryTracker
-    let index: Int
-    init(tracker: DeliveryTracker, index: Int) {
-        self.tracker = tracker
-        self.index = index
     }
 }
 
@@ -152,14 +170,22 @@ public final class KafkaProducer: Sendable {
         try await enqueue(messages).delivered()
     }
 
+    /// ``send(_:)-([ProducerMessage])`` for messages built in one buffer.
+    @discardableResult
+    public func send(_ messages: OutgoingMessages) async throws -> [DeliveryReport] {
+        try await enqueue(messages).delivered()
+    }
+
     /// Enqueues messages in order and returns at once; await `delivered()` on the result later. This
     /// lets a caller keep several chunks in flight.
     public func enqueue(_ messages: [ProducerMessage]) async throws -> PendingDeliveries {
+        try await enqueue(OutgoingMessages(messages))
+    }
+
+    /// ``enqueue(_:)-([ProducerMessage])`` for messages built in one buffer (librdkafka copies each).
+    public func enqueue(_ messages: OutgoingMessages) async throws -> PendingDeliveries {
         let tracker = DeliveryTracker(count: messages.count)
-        // By index: `enumerated()` would copy each message (its topic, key and value retained and released).
-        for index in messages.indices {
-            try await core.enqueue(messages[index], slot: DeliverySlot(tracker: tracker, index: index))
-        }
+        try await core.enqueue(messages, tracker: tracker)
         return PendingDeliveries(tracker: tracker, count: messages.count)
     }
 
@@ -211,41 +237,57 @@ final class ProducerCore: @unchecked Sendable, RdKafkaCallbackContext {
         thread.start()
     }
 
-    func enqueue(_ message: ProducerMessage, slot: DeliverySlot) async throws {
-        guard let rk, !closed.withLock({ $0 }) else { throw KafkaError(.closed, "producer is shut down") }
+    /// Enqueues `messages` in order, each with its tracker slot as opaque; when librdkafka's queue is
+    /// full, waits for deliveries to drain it and goes on from the message that did not fit.
+    func enqueue(_ messages: OutgoingMessages, tracker: DeliveryTracker) async throws {
+        var next = 0
         var backoff: Duration = .milliseconds(1)
-        while true {
-            let opaque = Unmanaged.passRetained(slot).toOpaque()
-            var headers: OpaquePointer?
-            if !message.headers.isEmpty {
-                headers = rd_kafka_headers_new(message.headers.count)
-                for header in message.headers {
-                    header.value.withUnsafeBytes { bytes in
-                        _ = rd_kafka_header_add(headers, header.name, -1, bytes.baseAddress, bytes.count)
-                    }
-                }
-            }
-            let err: rd_kafka_resp_err_t = message.value.withUnsafeBytes { value in
-                if let key = message.key {
-                    return key.withUnsafeBytes { keyBytes in
-                        streamscore_produce(rk, message.topic, message.partition ?? RD_KAFKA_PARTITION_UA,
-                                            keyBytes.baseAddress ?? UnsafeRawPointer(bitPattern: 1), keyBytes.count,
-                                            value.baseAddress, value.count, headers, opaque)
-                    }
-                }
-                return streamscore_produce(rk, message.topic, message.partition ?? RD_KAFKA_PARTITION_UA,
-                                           nil, 0, value.baseAddress, value.count, headers, opaque)
-            }
-            if err == RD_KAFKA_RESP_ERR_NO_ERROR { return }
-            Unmanaged<DeliverySlot>.fromOpaque(opaque).release()
-            if let headers { rd_kafka_headers_destroy(headers) }
+        while next < messages.count {
+            guard let rk, !closed.withLock({ $0 }) else { throw KafkaError(.closed, "producer is shut down") }
+            let (enqueued, err) = Self.produce(rk, messages, from: next, tracker: tracker)
+            if enqueued > next { backoff = .milliseconds(1) }
+            next = enqueued
+            if err == RD_KAFKA_RESP_ERR_NO_ERROR { continue }
             if err == RD_KAFKA_RESP_ERR__QUEUE_FULL {
-                // The local queue is full: wait for deliveries to drain it.
                 try await Task.sleep(for: backoff)
                 backoff = min(backoff * 2, .milliseconds(100))
                 continue
             }
-            throw KafkaError(.produce, "topic '\(message.topic)'", rdError: err)
+            throw KafkaError(.produce, "topic '\(messages.topics[messages.entries[next].topic])'", rdError: err)
+        }
+    }
+
+    /// Produces messages from `start` until one is refused. - Returns: the index of the first message
+    /// not enqueued (`messages.count` if all were) and the refusal's error.
+    private static func produce(_ rk: OpaquePointer, _ messages: OutgoingMessages, from start: Int,
+                                tracker: DeliveryTracker) -> (Int, rd_kafka_resp_err_t) {
+        messages.bytes.withUnsafeBytes { buffer in
+            messages.entries.withUnsafeBufferPointer { entries in
+                for i in start..<entries.count {
+                    let e = entries[i]
+                    var headers: OpaquePointer?
+                    if e.headers >= 0 {
+                        let list = messages.headerLists[e.headers]
+                        headers = rd_kafka_headers_new(list.count)
+                        for header in list {
+                            header.value.withUnsafeBytes { bytes in
+                                _ = rd_kafka_header_add(headers, header.name, -1, bytes.baseAddress, bytes.count)
+                            }
+                        }
+                    }
+                    let opaque = tracker.opaque(forMessage: i)
+                    // A null key is a NULL pointer; an empty key a non-NULL one of length 0.
+                    let key = e.keyCount < 0 ? nil : (buffer.baseAddress.map { $0 + e.keyStart } ?? UnsafeRawPointer(bitPattern: 1))
+                    let err = streamscore_produce(rk, messages.topics[e.topic], e.partition, key, max(e.keyCount, 0),
+                                                  buffer.baseAddress.map { $0 + e.valueStart }, e.valueCount, headers, opaque)
+                    if err != RD_KAFKA_RESP_ERR_NO_ERROR {
+                        DeliveryTracker.abandon(opaque: opaque)
+                        if let headers { rd_kafka_headers_destroy(headers) }
+                        return (i, err)
+                    }
+                }
+                return (entries.count, RD_KAFKA_RESP_ERR_NO_ERROR)
+            }
         }
     }
 
@@ -287,12 +329,11 @@ final class ProducerCore: @unchecked Sendable, RdKafkaCallbackContext {
 /// The delivery-report callback: runs on the producer's poll thread.
 private let producerDeliveryCallback: @convention(c) (OpaquePointer?, UnsafePointer<rd_kafka_message_t>?, UnsafeMutableRawPointer?) -> Void = { _, message, _ in
     guard let message, let opaque = message.pointee._private else { return }
-    let slot = Unmanaged<DeliverySlot>.fromOpaque(opaque).takeRetainedValue()
     let m = message.pointee
     if m.err == RD_KAFKA_RESP_ERR_NO_ERROR {
-        slot.tracker.complete(index: slot.index, result: .success(DeliveryReport(partition: m.partition, offset: m.offset)))
+        DeliveryTracker.report(opaque: opaque, .success(DeliveryReport(partition: m.partition, offset: m.offset)))
     } else {
         let topic = m.rkt.map { String(cString: rd_kafka_topic_name($0)) } ?? "?"
-        slot.tracker.complete(index: slot.index, result: .failure(KafkaError(.delivery, "topic '\(topic)'", rdError: m.err)))
+        DeliveryTracker.report(opaque: opaque, .failure(KafkaError(.delivery, "topic '\(topic)'", rdError: m.err)))
     }
 }

@@ -36,9 +36,8 @@ public enum SetScoring {
     }
 
     /// A prediction-log message value (CONTRACT §5): the features and every model's probability.
-    public static func logValue(customerID: String, scoredAt: String, servedBy: String, features: FeatureVector,
-                                set: ModelSet, probabilities: [[Double]], row: Int) -> [UInt8] {
-        var w = JSONBytes(capacity: 320 + 96 * set.members.count)
+    public static func writeLogValue(into w: inout JSONBytes, customerID: String, scoredAt: String, servedBy: String, features: FeatureVector,
+                                     set: ModelSet, probabilities: [[Double]], row: Int) {
         w.raw("{\"customer_id\":")
         w.string(customerID)
         w.raw(",\"scored_at\":")
@@ -60,7 +59,6 @@ public enum SetScoring {
             w.raw("}")
         }
         w.raw("}}")
-        return w.bytes
     }
 }
 

@@ -91,10 +91,11 @@ public struct Rescorer: Sendable {
         result.rewritten += done.count
         result.skippedNewer += rewrites.count - done.count
         if let producer, !done.isEmpty {
-            let messages = rewrites.filter { done.contains($0.customerID) }.map { r in
+            var messages = OutgoingMessages()
+            for r in rewrites where done.contains(r.customerID) {
                 let scoredAt = page.first { $0.row.customer_id == r.customerID }?.row.scored_at ?? ""
-                return ChurnScoreMessage.make(topic: scoresTopic, customerID: r.customerID, score: r.churnScore, modelVersion: r.modelVersion,
-                                              modelName: r.modelName, arm: r.arm, scoredAt: scoredAt, reasons: r.reasons)
+                ChurnScoreMessage.append(to: &messages, topic: scoresTopic, customerID: r.customerID, score: r.churnScore, modelVersion: r.modelVersion,
+                                         modelName: r.modelName, arm: r.arm, scoredAt: scoredAt, reasons: r.reasons)
             }
             try await producer.send(messages)
         }

@@ -396,29 +396,32 @@ final class ProfileWriter: Sendable {
     }
 
     /// One churn-scores message (CONTRACT §2, §5).
-    func scoreMessage(customerID id: String, score: Double, modelVersion: String, modelName: String, arm: String, scoredAt: String,
-                      reasons: String? = nil) -> ProducerMessage {
-        ChurnScoreMessage.make(topic: scoresTopic, customerID: id, score: score, modelVersion: modelVersion, modelName: modelName,
-                               arm: arm, scoredAt: scoredAt, reasons: reasons)
+    func appendScoreMessage(to out: inout OutgoingMessages, customerID id: String, score: Double, modelVersion: String, modelName: String,
+                            arm: String, scoredAt: String, reasons: String? = nil) {
+        ChurnScoreMessage.append(to: &out, topic: scoresTopic, customerID: id, score: score, modelVersion: modelVersion, modelName: modelName,
+                                 arm: arm, scoredAt: scoredAt, reasons: reasons)
     }
 
     /// The messages of a batch: a churn-scores message per profile whose score changed, and (unless
     /// turned off) a prediction-log message per scored customer.
-    func messages(_ batch: ScoredUpdates) -> [ProducerMessage] {
-        var out: [ProducerMessage] = []
-        out.reserveCapacity(batch.updates.count * (predictionLogTopic == nil ? 1 : 2))
+    func messages(_ batch: ScoredUpdates) -> OutgoingMessages {
+        let perCustomer = predictionLogTopic == nil ? 1 : 2
+        var out = OutgoingMessages(messages: batch.updates.count * perCustomer, bytes: batch.updates.count * 256 * perCustomer)
         // By index: iterating the elements would copy each update (retaining all its strings and buckets).
         for i in batch.updates.indices {
             guard let score = batch.updates[i].churnScore else { continue }
             let id = batch.updates[i].profile.customerID
             let scoredAt = batch.updates[i].scoredAt.map { Timestamp.format(millis: $0) } ?? ""
             let name = batch.updates[i].modelName ?? ""
-            out.append(scoreMessage(customerID: id, score: score, modelVersion: batch.updates[i].modelVersion ?? "", modelName: name,
-                                    arm: batch.updates[i].arm ?? "", scoredAt: scoredAt, reasons: batch.updates[i].reasons))
+            appendScoreMessage(to: &out, customerID: id, score: score, modelVersion: batch.updates[i].modelVersion ?? "", modelName: name,
+                               arm: batch.updates[i].arm ?? "", scoredAt: scoredAt, reasons: batch.updates[i].reasons)
             if let predictionLogTopic, let set = batch.scoredBy {
-                let value = SetScoring.logValue(customerID: id, scoredAt: scoredAt, servedBy: name, features: batch.updates[i].features, set: set,
-                                                probabilities: batch.probabilities, row: i)
-                out.append(ProducerMessage(topic: predictionLogTopic, key: Array(id.utf8), value: value))
+                out.append(topic: predictionLogTopic, key: id) { buffer in
+                    JSONBytes.append(to: &buffer) { w in
+                        SetScoring.writeLogValue(into: &w, customerID: id, scoredAt: scoredAt, servedBy: name, features: batch.updates[i].features,
+                                                 set: set, probabilities: batch.probabilities, row: i)
+                    }
+                }
             }
         }
         return out
@@ -426,19 +429,22 @@ final class ProfileWriter: Sendable {
 
     /// The messages for stored rows (re-publishing after a crash): churn-scores as stored, and the
     /// prediction log recomputed from the stored features with the set in service now.
-    func messages(rows: [ProfileRow]) -> [ProducerMessage] {
+    func messages(rows: [ProfileRow]) -> OutgoingMessages {
         let rows = rows.filter { $0.churn_score != nil }
-        var out: [ProducerMessage] = []
+        var out = OutgoingMessages()
         let set = registry.currentSet
         let probabilities = predictionLogTopic == nil ? [] : SetScoring.probabilities(set, rows.map(\.features))
         for (i, row) in rows.enumerated() {
             guard let score = row.churn_score else { continue }
-            out.append(scoreMessage(customerID: row.customer_id, score: score, modelVersion: row.model_version ?? "",
-                                    modelName: row.model_name ?? "", arm: row.arm ?? "", scoredAt: row.scored_at ?? "", reasons: row.reasons))
+            appendScoreMessage(to: &out, customerID: row.customer_id, score: score, modelVersion: row.model_version ?? "",
+                               modelName: row.model_name ?? "", arm: row.arm ?? "", scoredAt: row.scored_at ?? "", reasons: row.reasons)
             if let predictionLogTopic {
-                let value = SetScoring.logValue(customerID: row.customer_id, scoredAt: row.scored_at ?? "", servedBy: row.model_name ?? "",
-                                                features: row.features, set: set, probabilities: probabilities, row: i)
-                out.append(ProducerMessage(topic: predictionLogTopic, key: Array(row.customer_id.utf8), value: value))
+                out.append(topic: predictionLogTopic, key: row.customer_id) { buffer in
+                    JSONBytes.append(to: &buffer) { w in
+                        SetScoring.writeLogValue(into: &w, customerID: row.customer_id, scoredAt: row.scored_at ?? "", servedBy: row.model_name ?? "",
+                                                 features: row.features, set: set, probabilities: probabilities, row: i)
+                    }
+                }
             }
         }
         return out
@@ -641,27 +647,29 @@ struct PublishedBatch: Sendable {
 
 /// The `churn-scores` message, for the stream's writer and for rescoring alike.
 enum ChurnScoreMessage {
-    static func make(topic: String, customerID id: String, score: Double, modelVersion: String, modelName: String, arm: String,
-                     scoredAt: String, reasons: String?) -> ProducerMessage {
-        var w = JSONBytes(capacity: 192 + (reasons?.utf8.count ?? 0))
-        w.raw("{\"customer_id\":")
-        w.string(id)
-        w.raw(",\"churn_score\":")
-        w.number(score)
-        w.raw(",\"model_version\":")
-        w.string(modelVersion)
-        w.raw(",\"model_name\":")
-        w.string(modelName)
-        w.raw(",\"arm\":")
-        w.string(arm)
-        w.raw(",\"scored_at\":")
-        w.string(scoredAt)
-        if let reasons {
-            w.raw(",\"reasons\":")
-            w.json(reasons.utf8)
+    static func append(to out: inout OutgoingMessages, topic: String, customerID id: String, score: Double, modelVersion: String,
+                       modelName: String, arm: String, scoredAt: String, reasons: String?) {
+        out.append(topic: topic, key: id) { buffer in
+            JSONBytes.append(to: &buffer) { w in
+                w.raw("{\"customer_id\":")
+                w.string(id)
+                w.raw(",\"churn_score\":")
+                w.number(score)
+                w.raw(",\"model_version\":")
+                w.string(modelVersion)
+                w.raw(",\"model_name\":")
+                w.string(modelName)
+                w.raw(",\"arm\":")
+                w.string(arm)
+                w.raw(",\"scored_at\":")
+                w.string(scoredAt)
+                if let reasons {
+                    w.raw(",\"reasons\":")
+                    w.json(reasons.utf8)
+                }
+                w.raw("}")
+            }
         }
-        w.raw("}")
-        return ProducerMessage(topic: topic, key: Array(id.utf8), value: w.bytes)
     }
 }
 
