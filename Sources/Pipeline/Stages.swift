@@ -249,10 +249,21 @@ actor ProfileEnricher {
             cacheGeneration = batch.source.generation
         }
         evictIfNeeded()
+        // One lookup per event: the entry's position stays valid while only values change (no insertion
+        // or removal until the next batch), so the positions found while looking for missing customers
+        // are the ones the events are applied at — unless missing customers were inserted, which moves
+        // entries: then each event is looked up again. Events are read in place (iterating them copied
+        // each one: its strings retained and released).
         var missing: [String] = []
         var wanted = Set<String>()
-        for event in batch.relevant where cache.index(forKey: event.customerID) == nil && wanted.insert(event.customerID).inserted {
-            missing.append(event.customerID)
+        var positions: [Dictionary<String, Entry>.Index?] = []
+        positions.reserveCapacity(batch.relevant.count)
+        batch.relevant.withUnsafeBufferPointer { events in
+            for i in events.indices {
+                let position = cache.index(forKey: events[i].customerID)
+                positions.append(position)
+                if position == nil && wanted.insert(events[i].customerID).inserted { missing.append(events[i].customerID) }
+            }
         }
         if !missing.isEmpty {
             let missing = missing, store = store
@@ -264,16 +275,18 @@ actor ProfileEnricher {
                 // Not yet touched by this batch (see below); set to it by the first event applied.
                 cache[id] = Entry(profile: loaded[id] ?? Profile(customerID: id), lastSequence: batch.sequence - 1)
             }
+            positions = batch.relevant.map { cache.index(forKey: $0.customerID) }
         }
-        // Apply in arrival order; remember each touched customer once, in first-touch order. One lookup
-        // per event: the entry's position stays valid while only values change (no insertion or removal
-        // until the next batch), and an entry last changed by an earlier batch is this batch's first touch.
+        // Apply in arrival order; remember each touched customer once, in first-touch order (an entry
+        // last changed by an earlier batch is this batch's first touch).
         var touched: [Dictionary<String, Entry>.Index] = []
-        for event in batch.relevant {
-            guard let position = cache.index(forKey: event.customerID) else { continue }
-            // Mutated in place: copying the entry out and back would copy its day buckets on every event
-            // (the cache still references them).
-            if cache.values[position].apply(event, sequence: batch.sequence) { touched.append(position) }
+        batch.relevant.withUnsafeBufferPointer { events in
+            for i in events.indices {
+                guard let position = positions[i] else { continue }
+                // Mutated in place: copying the entry out and back would copy its day buckets on every event
+                // (the cache still references them).
+                if cache.values[position].apply(events[i], sequence: batch.sequence) { touched.append(position) }
+            }
         }
         var updates: [ProfileUpdate] = []
         updates.reserveCapacity(touched.count)
