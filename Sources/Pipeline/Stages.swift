@@ -65,19 +65,22 @@ struct EventFilter: Sendable {
         relevant.reserveCapacity(batch.records.count)
         var dead: [ProducerMessage] = []
         var valid = 0
-        for record in batch.records {
-            switch record.value {
-            case .event(let event):
-                valid += 1
-                if event.isRelevantForPrediction { relevant.append(event) }
-            case .malformed(let reason, let key, let payload, let originalSize):
-                var headers: [(name: String, value: [UInt8])] = [
-                    ("error", Array(reason.description.utf8)),
-                    ("source_partition", Array(String(record.partition).utf8)),
-                    ("source_offset", Array(String(record.offset).utf8)),
-                ]
-                if let originalSize { headers.append(("original_size", Array(String(originalSize).utf8))) }
-                dead.append(ProducerMessage(topic: dlqTopic, key: key, value: payload ?? [], headers: headers))
+        // Records read in place: iterating them copied each one (its event's strings retained and released).
+        batch.records.withUnsafeBufferPointer { records in
+            for record in records.indices {
+                switch records[record].value {
+                case .event(let event):
+                    valid += 1
+                    if event.isRelevantForPrediction { relevant.append(event) }
+                case .malformed(let reason, let key, let payload, let originalSize):
+                    var headers: [(name: String, value: [UInt8])] = [
+                        ("error", Array(reason.description.utf8)),
+                        ("source_partition", Array(String(records[record].partition).utf8)),
+                        ("source_offset", Array(String(records[record].offset).utf8)),
+                    ]
+                    if let originalSize { headers.append(("original_size", Array(String(originalSize).utf8))) }
+                    dead.append(ProducerMessage(topic: dlqTopic, key: key, value: payload ?? [], headers: headers))
+                }
             }
         }
         if !dead.isEmpty {
