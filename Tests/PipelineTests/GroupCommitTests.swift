@@ -44,4 +44,26 @@ struct GroupCommitTests {
         #expect(merged[0].churnScore == 0.2 && merged[0].modelName == "a" && merged[0].modelVersion == "m1")
         #expect(merged[0].profile.attributes.tenureDays == 5)
     }
+
+    @Test("a re-sending batch leaves out exactly the customers a newer unfinished batch carries")
+    func supersededScores() {
+        let newest = NewestScores()
+        let b1 = BatchScores(sequence: 1, customers: ["a", "b", "e"]), b2 = BatchScores(sequence: 2, customers: ["b", "c"])
+        let b3 = BatchScores(sequence: 3, customers: ["d", "e"]), b4 = BatchScores(sequence: 4, customers: ["a"])
+        for b in [b1, b2, b3] { newest.enqueued(b) }
+        #expect(newest.superseded(in: [b1]) == ["b", "e"])
+        #expect(newest.superseded(in: [b1, b2]) == ["e"], "a group is compared with batches after its last")
+        #expect(newest.superseded(in: [b3]).isEmpty)
+        newest.finished(b2)
+        #expect(newest.superseded(in: [b1]) == ["e"], "a finished batch supersedes nothing")
+        newest.enqueued(b4)
+        #expect(newest.superseded(in: [b1]) == ["a", "e"])
+        newest.finished(b3)
+        newest.finished(b4)
+        #expect(newest.superseded(in: [b1]).isEmpty)
+        newest.finished(BatchScores(sequence: 9, customers: ["z"]))  // never enqueued (nothing scored): no effect
+        #expect(newest.superseded(in: [BatchScores(sequence: 0, customers: ["a", "z"])]) == ["a"], "batch 1 is still in flight")
+        newest.finished(b1)
+        #expect(newest.superseded(in: [BatchScores(sequence: 0, customers: ["a", "b"])]).isEmpty)
+    }
 }
