@@ -35,9 +35,10 @@ public enum SetScoring {
         return (set.members[index], arm, p.isNaN ? nil : p)
     }
 
-    /// A prediction-log message value (CONTRACT §5): the features and every model's probability.
+    /// A prediction-log message value (CONTRACT §5): the features and every model's probability. Each
+    /// member's name, version and role come pre-written in `format` (made once per batch).
     public static func writeLogValue(into w: inout JSONBytes, customerID: String, scoredAt: String, servedBy: String, features: FeatureVector,
-                                     set: ModelSet, probabilities: [[Double]], row: Int) {
+                                     format: PredictionLogFormat, probabilities: [[Double]], row: Int) {
         w.raw("{\"customer_id\":")
         w.string(customerID)
         w.raw(",\"scored_at\":")
@@ -47,7 +48,25 @@ public enum SetScoring {
         w.raw(",\"features\":")
         features.writeJSON(into: &w)
         w.raw(",\"scores\":{")
-        for (m, member) in set.members.enumerated() {
+        for m in format.memberPrefixes.indices {
+            w.json(format.memberPrefixes[m])
+            w.number(probabilities[m][row])
+            w.raw("}")
+        }
+        w.raw("}}")
+    }
+}
+
+/// What every prediction-log message of a model set repeats: per member, `"<name>":{"model_version":…,
+/// "role":…,"probability":` (with a comma before all but the first), written once instead of escaped
+/// again for every message.
+public struct PredictionLogFormat: Sendable {
+    let memberPrefixes: [[UInt8]]
+
+    public init(_ set: ModelSet) {
+        memberPrefixes = set.members.indices.map { m in
+            let member = set.members[m]
+            var w = JSONBytes(capacity: 128)
             if m > 0 { w.raw(",") }
             w.string(member.name)
             w.raw(":{\"model_version\":")
@@ -55,10 +74,8 @@ public enum SetScoring {
             w.raw(",\"role\":")
             w.string(member.role.rawValue)
             w.raw(",\"probability\":")
-            w.number(probabilities[m][row])
-            w.raw("}")
+            return w.bytes
         }
-        w.raw("}}")
     }
 }
 

@@ -424,6 +424,7 @@ final class ProfileWriter: Sendable {
     func messages(_ batch: ScoredUpdates) -> OutgoingMessages {
         let perCustomer = predictionLogTopic == nil ? 1 : 2
         var out = OutgoingMessages(messages: batch.updates.count * perCustomer, bytes: batch.updates.count * 256 * perCustomer)
+        let format = batch.scoredBy.map(PredictionLogFormat.init)
         // By index: iterating the elements would copy each update (retaining all its strings and buckets).
         for i in batch.updates.indices {
             guard let score = batch.updates[i].churnScore else { continue }
@@ -432,11 +433,11 @@ final class ProfileWriter: Sendable {
             let name = batch.updates[i].modelName ?? ""
             appendScoreMessage(to: &out, customerID: id, score: score, modelVersion: batch.updates[i].modelVersion ?? "", modelName: name,
                                arm: batch.updates[i].arm ?? "", scoredAt: scoredAt, reasons: batch.updates[i].reasons)
-            if let predictionLogTopic, let set = batch.scoredBy {
+            if let predictionLogTopic, let format {
                 out.append(topic: predictionLogTopic, key: id) { buffer in
                     JSONBytes.append(to: &buffer) { w in
                         SetScoring.writeLogValue(into: &w, customerID: id, scoredAt: scoredAt, servedBy: name, features: batch.updates[i].features,
-                                                 set: set, probabilities: batch.probabilities, row: i)
+                                                 format: format, probabilities: batch.probabilities, row: i)
                     }
                 }
             }
@@ -451,6 +452,7 @@ final class ProfileWriter: Sendable {
         var out = OutgoingMessages()
         let set = registry.currentSet
         let probabilities = predictionLogTopic == nil ? [] : SetScoring.probabilities(set, rows.map(\.features))
+        let format = PredictionLogFormat(set)
         for (i, row) in rows.enumerated() {
             guard let score = row.churn_score else { continue }
             appendScoreMessage(to: &out, customerID: row.customer_id, score: score, modelVersion: row.model_version ?? "",
@@ -459,7 +461,7 @@ final class ProfileWriter: Sendable {
                 out.append(topic: predictionLogTopic, key: row.customer_id) { buffer in
                     JSONBytes.append(to: &buffer) { w in
                         SetScoring.writeLogValue(into: &w, customerID: row.customer_id, scoredAt: row.scored_at ?? "", servedBy: row.model_name ?? "",
-                                                 features: row.features, set: set, probabilities: probabilities, row: i)
+                                                 features: row.features, format: format, probabilities: probabilities, row: i)
                     }
                 }
             }
