@@ -423,7 +423,8 @@ final class ProfileWriter: Sendable {
     /// turned off) a prediction-log message per scored customer.
     func messages(_ batch: ScoredUpdates) -> OutgoingMessages {
         let perCustomer = predictionLogTopic == nil ? 1 : 2
-        var out = OutgoingMessages(messages: batch.updates.count * perCustomer, bytes: batch.updates.count * 256 * perCustomer)
+        // Keys and values of `run --demo`'s messages (kcat, 2026-11-30): churn-scores 182 bytes, prediction log 518.
+        var out = OutgoingMessages(messages: batch.updates.count * perCustomer, bytes: batch.updates.count * (predictionLogTopic == nil ? 200 : 720))
         let format = batch.scoredBy.map(PredictionLogFormat.init)
         // By index: iterating the elements would copy each update (retaining all its strings and buckets).
         for i in batch.updates.indices {
