@@ -111,15 +111,12 @@ func retrying<T: Sendable>(_ what: String, stage: String, status: SubscriberStat
         // An attempt that hangs (a locked SQLite file waits out its busy timeout, a PostgreSQL server
         // that stopped answering) is reported like one that fails, once it has taken `slowAttempt`.
         let slow = status.map { status in
-            Task {
-                try await Task.sleep(for: slowAttempt)
-                status.stall(stage, "\(what): no answer after \(slowAttempt)")
-            }
+            AttemptTimers.shared.schedule(after: slowAttempt) { status.stall(stage, "\(what): no answer after \(slowAttempt)") }
         }
-        defer { slow?.cancel() }
+        defer { if let slow { AttemptTimers.shared.cancel(slow) } }
         do {
             let result = try await attemptWithDeadline(attemptDeadline, body)
-            slow?.cancel()
+            if let slow { AttemptTimers.shared.cancel(slow) }
             status?.clearStall(stage)
             return result
         } catch let error as StoreError where error.kind == .fenced {
@@ -160,7 +157,7 @@ func attemptWithDeadline<T: Sendable>(_ deadline: Duration, _ body: @escaping @S
 
 /// The first of an attempt's result, its deadline and its caller's cancellation, delivered once.
 final class AttemptOutcome<T: Sendable>: Sendable {
-    private let state = Mutex<(continuation: CheckedContinuation<T, any Error>?, done: Bool, attempt: Task<Void, Never>?, timer: Task<Void, Never>?)>((nil, false, nil, nil))
+    private let state = Mutex<(continuation: CheckedContinuation<T, any Error>?, done: Bool, attempt: Task<Void, Never>?, timer: Int?)>((nil, false, nil, nil))
 
     func start(_ continuation: CheckedContinuation<T, any Error>, deadline: Duration, _ body: @escaping @Sendable () async throws -> T) {
         let alreadyDone = state.withLock { s -> Bool in
@@ -174,24 +171,24 @@ final class AttemptOutcome<T: Sendable>: Sendable {
         let attempt = Task {
             do { self.finish(.success(try await body())) } catch { self.finish(.failure(error)) }
         }
-        let timer = Task {
-            do { try await Task.sleep(for: deadline) } catch { return }
-            self.finish(.failure(AttemptTimedOut(deadline: deadline)))
-        }
-        state.withLock { s in
+        let timer = AttemptTimers.shared.schedule(after: deadline) { self.finish(.failure(AttemptTimedOut(deadline: deadline))) }
+        let finished = state.withLock { s -> Bool in
             s.attempt = attempt
             s.timer = timer
+            return s.done
         }
+        // Finished before the timer was recorded: `finish` could not cancel it.
+        if finished { AttemptTimers.shared.cancel(timer) }
     }
 
     func finish(_ result: Result<T, any Error>) {
-        let (continuation, attempt, timer) = state.withLock { s -> (CheckedContinuation<T, any Error>?, Task<Void, Never>?, Task<Void, Never>?) in
+        let (continuation, attempt, timer) = state.withLock { s -> (CheckedContinuation<T, any Error>?, Task<Void, Never>?, Int?) in
             guard !s.done else { return (nil, nil, nil) }
             s.done = true
             defer { s.continuation = nil }
             return (s.continuation, s.attempt, s.timer)
         }
-        timer?.cancel()
+        if let timer { AttemptTimers.shared.cancel(timer) }
         if case .failure = result { attempt?.cancel() }
         continuation?.resume(with: result)
     }
