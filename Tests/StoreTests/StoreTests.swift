@@ -69,6 +69,45 @@ struct StoreTests {
         try await store.close()
     }
 
+    @Test("a stored profile's update keeps its attributes, and without a score keeps its score, model, arm and reasons; new customers are inserted in the same transaction",
+          arguments: StoreBackends.all)
+    func updateOfStoredProfile(backend: String) async throws {
+        let (store, _) = try await StoreBackends.make(backend)
+        let scope = OffsetScope(subscriber: "prediction", topic: "t-\(UUID().uuidString.prefix(6))")
+        var profile = Profile(customerID: "X1", attributes: StaticAttributes(tenureDays: 10, plan: "premium", monthlyCharges: 50))
+        profile.apply(pageView("X1", "2026-02-01T10:00:00Z", "/pricing"))
+        let first = ProfileUpdate(profile: profile, features: profile.features(), churnScore: 0.7, modelVersion: "v-1", scoredAt: profile.asOf,
+                                  modelName: "m1", arm: "champion", reasons: #"[{"feature":"plan"}]"#)
+        try await store.commitProfiles([first], offsets: [OffsetAdvance(partition: 0, expected: nil, next: 1)], scope: scope)
+
+        // Unscored, with other attributes (the pipeline's defaults for a customer it did not load): only
+        // the counters, state and times change. Beside it, a customer not stored yet.
+        var later = Profile(customerID: "X1", attributes: StaticAttributes(tenureDays: 99, plan: "basic", monthlyCharges: 1), state: profile.state)
+        later.apply(pageView("X1", "2026-02-02T10:00:00Z", "/account/cancel"))
+        let unscored = ProfileUpdate(profile: later, features: later.features(), churnScore: nil, modelVersion: nil, scoredAt: nil)
+        try await store.commitProfiles([unscored, update("X2", events: [pageView("X2", "2026-02-02T11:00:00Z")], score: 0.3)],
+                                       offsets: [OffsetAdvance(partition: 0, expected: 1, next: 2)], scope: scope)
+        let row = try #require(try await store.profileRow("X1"))
+        #expect(row.tenure_days == 10 && row.plan == "premium" && row.monthly_charges == 50, "attributes kept")
+        #expect(row.churn_score == 0.7 && row.model_version == "v-1" && row.model_name == "m1" && row.arm == "champion")
+        #expect(row.reasons == #"[{"feature":"plan"}]"# && row.scored_at == "2026-02-01T10:00:00.000Z")
+        #expect(row.page_views_30d == 2 && row.cancel_views_30d == 1 && row.features_as_of == "2026-02-02T10:00:00.000Z")
+        #expect(try await store.loadProfiles(["X1"])["X1"]?.state == later.state)
+        #expect(try await store.profileRow("X2")?.churn_score == 0.3)
+
+        // Scored again by another arm, without reasons: the score's labels replace the old ones.
+        var third = later
+        third.apply(pageView("X1", "2026-02-03T10:00:00Z"))
+        try await store.commitProfiles([ProfileUpdate(profile: third, features: third.features(), churnScore: 0.2, modelVersion: "v-2",
+                                                      scoredAt: third.asOf, modelName: "m2", arm: "challenger")],
+                                       offsets: [OffsetAdvance(partition: 0, expected: 2, next: 3)], scope: scope)
+        let rescored = try #require(try await store.profileRow("X1"))
+        #expect(rescored.churn_score == 0.2 && rescored.model_version == "v-2" && rescored.model_name == "m2" && rescored.arm == "challenger")
+        #expect(rescored.reasons == nil && rescored.scored_at == "2026-02-03T10:00:00.000Z" && rescored.tenure_days == 10)
+        #expect(try await store.profileCount() == 2)
+        try await store.close()
+    }
+
     @Test("bulk read returns exactly the known profiles with their state", arguments: StoreBackends.all)
     func bulkRead(backend: String) async throws {
         let (store, _) = try await StoreBackends.make(backend)
