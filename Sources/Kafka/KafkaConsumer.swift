@@ -224,11 +224,15 @@ public final class KafkaConsumer<Value: Sendable>: Sendable {
             ("heartbeat.interval.ms", "500"),
             ("partition.assignment.strategy", "range"),
             // librdkafka's mock cluster answers an empty fetch only after the full wait (no wake-up on
-            // new data), so a 500 ms default becomes 500 ms of latency; 5 ms costs little on real Kafka.
-            // Measured with a C consumer (now − CreateTime) at 20,000 events/s on the mock, 6 partitions:
-            // p50/p99 8.0/16.4 ms at 10 ms, 4.8/9.3 at 5, 2.9/20.7 at 2 (64 partitions: 7.6/32.8 at 10,
-            // 6.6/30.7 at 5, 21/122 at 1 — the mock then spends its time on empty fetches).
-            ("fetch.wait.max.ms", "5"),
+            // new data), so a 500 ms default becomes 500 ms of latency; a few ms cost little on real Kafka
+            // (empty fetches of an idle consumer only). Measured with a C consumer (now − CreateTime) at
+            // 20,000 events/s on the mock, 6 partitions: p50/p99 8.0/16.4 ms at 10 ms, 4.8/9.3 at 5,
+            // 2.9/20.7 at 2 (64 partitions: 7.6/32.8 at 10, 6.6/30.7 at 5, 21/122 at 1 — the mock then
+            // spends its time on empty fetches). The engine's stored latency in the prediction bench
+            // (2026-11-30, five interleaved pairs, 6 partitions): p50 7.9–9.4 ms at 3 against 9.5–11.7 at 5,
+            // p99 15.7–22.0 against 17.2–20.5; 64 partitions 21.0–22.8 / 76–82 against 23.0–24.7 / 86–88;
+            // at 20,000 events/s the engine used 7–9 points of a core more, the broker 3–5.
+            ("fetch.wait.max.ms", "3"),
         ]
     }
 
