@@ -231,7 +231,7 @@ public final class KafkaConsumer<Value: Sendable>: Sendable {
             // spends its time on empty fetches). The engine's stored latency in the prediction bench
             // (2026-11-30, five interleaved pairs, 6 partitions): p50 7.9–9.4 ms at 3 against 9.5–11.7 at 5,
             // p99 15.7–22.0 against 17.2–20.5; 64 partitions 21.0–22.8 / 76–82 against 23.0–24.7 / 86–88;
-            // at 20,000 events/s the engine used 7–9 points of a core more, the broker 3–5.
+            // at 20,000 events/s the engine used 7–9 points of a core more, the broker 1–5.
             ("fetch.wait.max.ms", "3"),
         ]
     }
