@@ -140,6 +140,45 @@ struct EndToEndTests {
         engine.producer.shutdown()
     }
 
+    @Test("batches of 5,000 events for 4,500 distinct customers (messages built in several buffers per batch): one churn-scores and one prediction-log message per customer, each with its stored score")
+    func largeBatchesPublishEveryScore() async throws {
+        let engine = try await makeEngine(batchSize: 5_000)
+        let customers = 4_500
+        // Preloaded, so that the engine's batches are full: 5,000 events, 4,500 customers in the first.
+        let producer = try KafkaProducer(config: KafkaConfig(bootstrapServers: engine.broker.bootstrap), logger: Shared.logger)
+        var messages: [ProducerMessage] = []
+        for i in 0..<(customers + 500) {
+            let id = "L\(i % customers)"
+            let line = #"{"event_id":"e-\#(i)","type":"page_view","customer_id":"\#(id)","ts":"2026-01-05T10:\#(String(format: "%02d", i / 1_000)):00.\#(String(format: "%03d", i % 1_000))Z","page":"/pricing"}"#
+            messages.append(ProducerMessage(topic: engine.topic, key: Array(id.utf8), value: Array(line.utf8), partition: 0))
+        }
+        try await producer.send(messages)
+        producer.shutdown()
+        let running = Task { try await engine.prediction.run() }
+        let done = try await eventually { engine.prediction.status.snapshot.processed == customers + 500 }
+        #expect(done)
+        let scored = engine.prediction.status.snapshot.scored
+        #expect(scored >= customers)
+        let scores = try await readTopic(engine.broker.bootstrap, "churn-scores", count: scored)
+        let log = try await readTopic(engine.broker.bootstrap, "predictions", count: scored)
+        running.cancel()
+        _ = try? await running.value
+        engine.producer.shutdown()
+        #expect(scores.count == scored && log.count == scored)
+        var lastScore: [String: Double] = [:]
+        for s in scores {
+            let object = try #require(try JSONSerialization.jsonObject(with: Data(s.value)) as? [String: Any])
+            #expect(object["customer_id"] as? String == s.key)
+            if let key = s.key { lastScore[key] = object["churn_score"] as? Double }
+        }
+        #expect(lastScore.count == customers)
+        #expect(Set(log.compactMap(\.key)).count == customers)
+        for i in stride(from: 0, to: customers, by: 97) {
+            let stored = try #require(try await engine.store.profileRow("L\(i)")?.churn_score)
+            #expect(abs((lastScore["L\(i)"] ?? -1) - stored) < 1e-12, "L\(i)")
+        }
+    }
+
     @Test("a pipeline slower than its consumer (a store commit per 100 events): the poll thread holds, the buffer stays within its bound, nothing is lost")
     func backpressure() async throws {
         let engine = try await makeEngine(maxBuffered: 400, batchSize: 100)
