@@ -53,10 +53,8 @@ final class DeliveryTracker: @unchecked Sendable {
     }
     private let lock: Mutex<State>
     private let slots: UnsafeMutablePointer<UnsafeMutableRawPointer>
-    private let count: Int
 
     init(count: Int) {
-        self.count = count
         lock = Mutex(State(remaining: count, reports: Array(repeating: nil, count: count)))
         slots = .allocate(capacity: max(count, 1))
         slots.initialize(repeating: Unmanaged.passUnretained(self).toOpaque(), count: count)

@@ -409,11 +409,20 @@ final class ProfileWriter: Sendable {
         self.logger = logger
     }
 
-    /// One churn-scores message (CONTRACT §2, §5).
-    func appendScoreMessage(to out: inout OutgoingMessages, customerID id: String, score: Double, modelVersion: String, modelName: String,
-                            arm: String, scoredAt: String, reasons: String? = nil) {
+    /// A scored customer's messages (CONTRACT §2, §5): its churn-scores message and, when the log is on
+    /// and `format` is given, its prediction-log message (`row` of `probabilities`).
+    func appendMessages(to out: inout OutgoingMessages, customerID id: String, score: Double, modelVersion: String, modelName: String,
+                        arm: String, scoredAt: String, reasons: String?, features: FeatureVector, format: PredictionLogFormat?,
+                        probabilities: [[Double]], row: Int) {
         ChurnScoreMessage.append(to: &out, topic: scoresTopic, customerID: id, score: score, modelVersion: modelVersion, modelName: modelName,
                                  arm: arm, scoredAt: scoredAt, reasons: reasons)
+        guard let predictionLogTopic, let format else { return }
+        out.append(topic: predictionLogTopic, key: id) { buffer in
+            JSONBytes.append(to: &buffer) { w in
+                SetScoring.writeLogValue(into: &w, customerID: id, scoredAt: scoredAt, servedBy: modelName, features: features,
+                                         format: format, probabilities: probabilities, row: row)
+            }
+        }
     }
 
     /// Updates whose messages share one buffer: ~720 KB, under glibc's 1 MiB mmap threshold (`Allocator`),
@@ -432,19 +441,11 @@ final class ProfileWriter: Sendable {
         // By index: iterating the elements would copy each update (retaining all its strings and buckets).
         for i in rows {
             guard let score = batch.updates[i].churnScore else { continue }
-            let id = batch.updates[i].profile.customerID
-            let scoredAt = batch.updates[i].scoredAt.map { Timestamp.format(millis: $0) } ?? ""
-            let name = batch.updates[i].modelName ?? ""
-            appendScoreMessage(to: &out, customerID: id, score: score, modelVersion: batch.updates[i].modelVersion ?? "", modelName: name,
-                               arm: batch.updates[i].arm ?? "", scoredAt: scoredAt, reasons: batch.updates[i].reasons)
-            if let predictionLogTopic, let format {
-                out.append(topic: predictionLogTopic, key: id) { buffer in
-                    JSONBytes.append(to: &buffer) { w in
-                        SetScoring.writeLogValue(into: &w, customerID: id, scoredAt: scoredAt, servedBy: name, features: batch.updates[i].features,
-                                                 format: format, probabilities: batch.probabilities, row: i)
-                    }
-                }
-            }
+            appendMessages(to: &out, customerID: batch.updates[i].profile.customerID, score: score,
+                           modelVersion: batch.updates[i].modelVersion ?? "", modelName: batch.updates[i].modelName ?? "",
+                           arm: batch.updates[i].arm ?? "", scoredAt: batch.updates[i].scoredAt.map { Timestamp.format(millis: $0) } ?? "",
+                           reasons: batch.updates[i].reasons, features: batch.updates[i].features, format: format,
+                           probabilities: batch.probabilities, row: i)
         }
         return out
     }
@@ -459,16 +460,9 @@ final class ProfileWriter: Sendable {
         let format = PredictionLogFormat(set)
         for (i, row) in rows.enumerated() {
             guard let score = row.churn_score else { continue }
-            appendScoreMessage(to: &out, customerID: row.customer_id, score: score, modelVersion: row.model_version ?? "",
-                               modelName: row.model_name ?? "", arm: row.arm ?? "", scoredAt: row.scored_at ?? "", reasons: row.reasons)
-            if let predictionLogTopic {
-                out.append(topic: predictionLogTopic, key: row.customer_id) { buffer in
-                    JSONBytes.append(to: &buffer) { w in
-                        SetScoring.writeLogValue(into: &w, customerID: row.customer_id, scoredAt: row.scored_at ?? "", servedBy: row.model_name ?? "",
-                                                 features: row.features, format: format, probabilities: probabilities, row: i)
-                    }
-                }
-            }
+            appendMessages(to: &out, customerID: row.customer_id, score: score, modelVersion: row.model_version ?? "",
+                           modelName: row.model_name ?? "", arm: row.arm ?? "", scoredAt: row.scored_at ?? "", reasons: row.reasons,
+                           features: row.features, format: format, probabilities: probabilities, row: i)
         }
         return out
     }
