@@ -8,9 +8,4 @@ struct StreamScore: AsyncParsableCommand {
         abstract: "A streaming churn-prediction engine: Kafka in, PMML scores out.",
         subcommands: [RunCommand.self, BrokerCommand.self, ProduceCommand.self, ScoreCommand.self, ProfilesCommand.self, ModelsCommand.self, RescoreCommand.self, BenchCommand.self]
     )
-
-    static func main() async {
-        Allocator.configure()
-        await main(nil)
-    }
 }
