@@ -53,6 +53,31 @@ struct CountedNamesTests {
         #expect(names.withNames { $0 } == ["page_view", "/home"])
     }
 
+    static func typeName(_ names: CountedNames, _ s: String) -> CountedNames.Name {
+        var bytes = Array(s.utf8)
+        return bytes.withUnsafeMutableBufferPointer { p in
+            let utf8 = UnsafeBufferPointer(p)
+            return names.typeName(EventKind(utf8: utf8)) ?? names.name(utf8, kind: EventKind(utf8: utf8))
+        }
+    }
+
+    @Test("a type word's number is remembered by its kind once seen; other types and names past the bound are not")
+    func typeNamesByKind() {
+        let names = CountedNames(maxNames: 3, maxBytes: 1 << 20)
+        #expect(names.typeName(.pageView) == nil)
+        #expect(Self.name(names, "/home") == .id(0))
+        #expect(Self.typeName(names, "page_view") == .id(1))
+        #expect(names.typeName(.pageView) == .id(1))
+        #expect(names.typeName(.login) == nil)
+        #expect(Self.typeName(names, "signup") == .id(2))
+        #expect(names.typeName(.other) == nil)
+        // The table is full: "login" travels as text, and its kind keeps no number.
+        #expect(Self.typeName(names, "login") == .text("login"))
+        #expect(names.typeName(.login) == nil)
+        #expect(Self.typeName(names, "page_view") == .id(1))
+        #expect(names.withNames { $0 } == ["/home", "page_view", "signup"])
+    }
+
     @Test("a batch counted by number (and past the bound by text) equals counting the Strings; nothing carries into the next batch",
           arguments: [3, 100_000])
     func batchCounts(maxNames: Int) {
