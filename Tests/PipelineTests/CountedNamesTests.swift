@@ -24,6 +24,26 @@ struct CountedNamesTests {
         #expect(Self.intern(&table, "/b") == .found(1))
     }
 
+    @Test("names alike in length and in their first and last 8 bytes (one cache slot) keep their own numbers, in any order")
+    func cacheCollisions() {
+        var table = NameTable(maxNames: 1_000, maxBytes: 1 << 20)
+        // Same length, same first 8 ("/catalog") and last 8 ("reviews/") bytes: only the middle differs.
+        let names = (0..<50).map { "/catalog/\($0 + 100)/reviews/" }
+        for (i, name) in names.enumerated() { #expect(Self.intern(&table, name) == .added(Int32(i))) }
+        var generator = SystemRandomNumberGenerator()
+        for _ in 0..<2_000 {
+            let i = Int.random(in: 0..<names.count, using: &generator)
+            #expect(Self.intern(&table, names[i]) == .found(Int32(i)))
+        }
+        // Short names (under 8 bytes) and the empty name.
+        #expect(Self.intern(&table, "a") == .added(50))
+        #expect(Self.intern(&table, "b") == .added(51))
+        #expect(Self.intern(&table, "") == .added(52))
+        #expect(Self.intern(&table, "a") == .found(50))
+        #expect(Self.intern(&table, "") == .found(52))
+        #expect(Self.intern(&table, "b") == .found(51))
+    }
+
     @Test("past its bounds (names, bytes) the table numbers nothing new but still finds what it holds")
     func bounds() {
         var byCount = NameTable(maxNames: 2, maxBytes: 1 << 20)
