@@ -217,11 +217,12 @@ public final class PredictionSubscriber: Service, Sendable {
 
     /// Most batches and relevant events committed in one store transaction. Larger transactions rewrite
     /// each touched page once for more rows (the C probe: 184 k rows/s at 30,000 rows per transaction, 246 k
-    /// at 300,000). Prediction bench, 2026-11-30, two interleaved pairs: 16 / 60,000 gave 164–167 k events/s
-    /// (9.2–9.7 µs CPU per event, peak RSS 397–403 MiB) against 135–143 k/s (10.4–11.1 µs, 324–328 MiB)
-    /// at 8 / 30,000; groups only form while the store is behind, so a light load commits as before.
-    static let maxGroupBatches = 16
-    static let maxGroupEvents = 60_000
+    /// at 300,000). Prediction bench, 2026-11-30 (interleaved runs): 8 / 30,000 gave 135–143 k events/s
+    /// (10.4–11.1 µs CPU per event, peak RSS 324–328 MiB), 12 / 45,000 159–173 k/s (9.3–9.9 µs, 345–363
+    /// MiB), 16 / 60,000 164–175 k/s (8.9–9.7 µs, 366–403 MiB; into PostgreSQL 433–492 MiB, too near the
+    /// 500 MiB bound). Groups only form while the store is behind, so a light load commits as before.
+    static let maxGroupBatches = 12
+    static let maxGroupEvents = 45_000
 
     /// Commits consecutive batches of one generation in one transaction, then hands their messages on.
     private func commitGroup(_ group: [EnrichedBatch], toPublisher: BoundedQueue<CommittedBatch>) async throws {

@@ -108,6 +108,36 @@ struct StoreTests {
         try await store.close()
     }
 
+    @Test("one commit of more rows than one upsert statement takes (PostgreSQL: 10,000) stores each customer's last update, in one transaction",
+          arguments: StoreBackends.all)
+    func commitAcrossStatements(backend: String) async throws {
+        let (store, _) = try await StoreBackends.make(backend)
+        let scope = OffsetScope(subscriber: "prediction", topic: "t-\(UUID().uuidString.prefix(6))")
+        let n = 25_001
+        // Unsorted ids, and 500 customers updated twice (the second update, with its score, must win).
+        var updates = (0..<n).reversed().map { i in update("K\(i)", events: [pageView("K\(i)", "2026-02-01T10:00:00Z")], score: Double(i) / Double(n)) }
+        updates += (0..<500).map { i in
+            update("K\(i * 50)", events: [pageView("K\(i * 50)", "2026-02-01T10:00:00Z"), pageView("K\(i * 50)", "2026-02-02T10:00:00Z")], score: 0.999)
+        }
+        try await store.commitProfiles(updates, offsets: [OffsetAdvance(partition: 0, expected: nil, next: 1)], scope: scope)
+        #expect(try await store.profileCount() == n)
+        for i in [0, 1, 9_999, 10_000, 10_001, 19_999, 20_000, 24_999, 25_000] {
+            let row = try #require(try await store.profileRow("K\(i)"))
+            if i % 50 == 0 && i < 25_000 {
+                #expect(row.churn_score == 0.999 && row.page_views_30d == 2, "K\(i): the later update")
+            } else {
+                #expect(row.churn_score == Double(i) / Double(n) && row.page_views_30d == 1, "K\(i)")
+            }
+        }
+        // A fenced commit of as many rows writes none of them.
+        let more = (0..<n).map { i in update("L\(i)", events: [pageView("L\(i)", "2026-02-01T10:00:00Z")], score: 0.5) }
+        await #expect(throws: StoreError.self) {
+            try await store.commitProfiles(more, offsets: [OffsetAdvance(partition: 0, expected: 7, next: 8)], scope: scope)
+        }
+        #expect(try await store.profileCount() == n)
+        try await store.close()
+    }
+
     @Test("bulk read returns exactly the known profiles with their state", arguments: StoreBackends.all)
     func bulkRead(backend: String) async throws {
         let (store, _) = try await StoreBackends.make(backend)
