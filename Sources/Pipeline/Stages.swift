@@ -425,11 +425,11 @@ final class ProfileWriter: Sendable {
         }
     }
 
-    /// Updates whose messages share one buffer: ~720 KB, so the buffers come from the allocator's heap and
-    /// are reused. A batch's single buffer (3.6 MB at 5,000 updates) was mapped fresh and faulted in page by
-    /// page: 40 % of the engine's page faults in the 1 M-event run (`perf record -e page-faults`, 2026-11-30,
-    /// when glibc's mmap threshold was fixed at 1 MiB; glibc's own threshold starts at 128 KiB and rises
-    /// only as mapped blocks are freed).
+    /// Updates whose messages share one buffer: ~720 KB, a size the allocator reuses from its heap (glibc's
+    /// mmap threshold starts at 128 KiB and rises to the size of the first mapped block freed). A batch's
+    /// single buffer (3.6 MB at 5,000 updates) was mapped fresh and faulted in page by page: 40 % of the
+    /// engine's page faults in the 1 M-event run (`perf record -e page-faults`, 2026-11-30, with the
+    /// threshold then fixed at 1 MiB).
     static let messageChunk = 1_000
 
     /// The messages of a batch's updates `rows`: a churn-scores message per profile whose score changed,

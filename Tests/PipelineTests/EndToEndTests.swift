@@ -140,6 +140,34 @@ struct EndToEndTests {
         engine.producer.shutdown()
     }
 
+    @Test("the counter counts a type word by its unescaped text (an escaped type counts with the plain one; other casing is another type), before and after its number is cached")
+    func counterTypeWords() async throws {
+        let engine = try await makeEngine()
+        let spellings: [(type: String, page: Bool)] = [
+            ("page_view", true), (#"page\u005fview"#, true), ("PAGE_VIEW", false), (#"log\u0069n"#, false), ("login", false),
+            ("Login", false), (#"\u0070age_view"#, true), ("page_view", true), (#"support\u005Fcall"#, false), ("support_call", false),
+        ]
+        let lines = spellings.enumerated().map { i, s in
+            #"{"event_id":"e\#(i)","type":"\#(s.type)","customer_id":"C\#(i % 3)","ts":"2026-02-01T10:0\#(i):00Z""#
+                + (s.page ? #","page":"/p\#(i % 2)"}"# : "}")
+        }
+        // Twice: the first pass numbers the words, the second finds them by kind.
+        let messages = (lines + lines).map { ProducerMessage(topic: engine.topic, key: nil, value: Array($0.utf8)) }
+        try await engine.producer.send(messages)
+        let running = Task { try await engine.counter.run() }
+        defer { running.cancel() }
+        let done = try await eventually { engine.counter.status.snapshot.processed + engine.counter.status.snapshot.malformed == messages.count }
+        #expect(done)
+        #expect(engine.counter.status.snapshot.malformed == 0)
+        let types = try await engine.store.typeCounts()
+        #expect(types == ["page_view": 8, "PAGE_VIEW": 2, "login": 4, "Login": 2, "support_call": 4])
+        let pages = try await engine.store.pageCounts(top: 10)
+        #expect(Dictionary(uniqueKeysWithValues: pages.map { ($0.page, $0.count) }) == ["/p0": 4, "/p1": 4])
+        running.cancel()
+        try? await running.value
+        engine.producer.shutdown()
+    }
+
     @Test("batches of 5,000 events for 4,500 distinct customers (messages built in several buffers per batch): one churn-scores and one prediction-log message per customer, each with its stored score")
     func largeBatchesPublishEveryScore() async throws {
         let engine = try await makeEngine(batchSize: 5_000)
