@@ -121,6 +121,9 @@ public final class PredictionSubscriber: Service, Sendable {
     private let commitHook = Mutex<CommitHook?>(nil)
     private let maxInFlightBatches: Int
     private let stopping: StopFlag
+    /// Most batches and relevant events committed in one store transaction: the store's
+    /// `groupCommitLimit`. Groups only form while the store is behind, so a light load commits as before.
+    private let groupLimit: GroupCommitLimit
 
     /// Registers a hook called after each committed batch with the event times (ms) of its relevant
     /// events (the benchmark measures produce-to-commit latency with it).
@@ -146,6 +149,7 @@ public final class PredictionSubscriber: Service, Sendable {
         self.tracker = tracker
         self.enricher = enricher
         self.logger = logger
+        groupLimit = store.groupCommitLimit
         maxInFlightBatches = settings.maxInFlightBatches
         filter = EventFilter(producer: producer, dlqTopic: settings.effectiveDLQTopic, status: status, logger: logger)
         scorer = BatchedScorer(registry: registry, stats: modelStats, logger: logger)
@@ -215,14 +219,6 @@ public final class PredictionSubscriber: Service, Sendable {
         }
     }
 
-    /// Most batches and relevant events committed in one store transaction. Larger transactions rewrite
-    /// each touched page once for more rows (the C probe: 184 k rows/s at 30,000 rows per transaction, 246 k
-    /// at 300,000). Prediction bench, 2026-11-30 (interleaved runs): 8 / 30,000 gave 135–143 k events/s
-    /// (10.4–11.1 µs CPU per event, peak RSS 324–328 MiB), 12 / 45,000 159–173 k/s (9.3–9.9 µs, 345–363
-    /// MiB), 16 / 60,000 164–175 k/s (8.9–9.7 µs, 366–403 MiB; into PostgreSQL 433–492 MiB, too near the
-    /// 500 MiB bound). Groups only form while the store is behind, so a light load commits as before.
-    static let maxGroupBatches = 12
-    static let maxGroupEvents = 45_000
 
     /// Commits consecutive batches of one generation in one transaction, then hands their messages on.
     private func commitGroup(_ group: [EnrichedBatch], toPublisher: BoundedQueue<CommittedBatch>) async throws {
@@ -279,9 +275,9 @@ public final class PredictionSubscriber: Service, Sendable {
     private func runStages() async throws {
         let toScorer = AsyncThrowingChannel<EnrichedBatch, any Error>()
         // Room for a few scored batches: those that queue up while the store commits are committed together.
-        let toCommitter = BoundedQueue<EnrichedBatch>(capacity: Self.maxGroupBatches)
+        let toCommitter = BoundedQueue<EnrichedBatch>(capacity: groupLimit.batches)
         let toPublisher = BoundedQueue<CommittedBatch>(capacity: 1)
-        // Committed groups whose deliveries are awaited (each up to `maxGroupEvents` events).
+        // Committed groups whose deliveries are awaited (each up to the group limit's events).
         let toConfirmer = BoundedQueue<PublishedBatch>(capacity: max(2, maxInFlightBatches / 8))
         try await writer.recover()
         try await withThrowingTaskGroup(of: Void.self) { group in
@@ -303,7 +299,7 @@ public final class PredictionSubscriber: Service, Sendable {
                         // Group commit: the batches already waiting (same assignment generation) join this one.
                         var group = [first]
                         var events = first.filtered.relevant.count
-                        while events < Self.maxGroupEvents, group.count < Self.maxGroupBatches,
+                        while events < self.groupLimit.events, group.count < self.groupLimit.batches,
                               let next = toCommitter.nextAvailable() {
                             if next.filtered.source.generation != first.filtered.source.generation {
                                 try await self.commitGroup(group, toPublisher: toPublisher)

@@ -165,6 +165,9 @@ public struct CustomerRecord: Sendable, Equatable {
 public protocol EngineStore: Sendable {
     /// A human-readable location (path or host/db) for messages.
     var location: String { get }
+    /// The most a group commit should hold (the prediction subscriber commits the batches that queued up
+    /// while the store was busy in one transaction, up to this).
+    var groupCommitLimit: GroupCommitLimit { get }
     /// Loads the profiles of these customers in one query (per chunk); unknown ids are absent.
     func loadProfiles(_ ids: [String]) async throws -> [String: Profile]
     /// Writes profile updates and advances offsets in ONE transaction.
@@ -265,6 +268,18 @@ public struct OutboxEntry: Sendable, Equatable {
             i += n
         }
         return ids
+    }
+}
+
+/// The most batches and relevant events one group commit holds (the events: until a batch crosses it).
+public struct GroupCommitLimit: Sendable, Equatable {
+    /// Most batches.
+    public var batches: Int
+    /// Most relevant events, reached by the batch that crosses it.
+    public var events: Int
+    public init(batches: Int, events: Int) {
+        self.batches = batches
+        self.events = events
     }
 }
 
