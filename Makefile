@@ -75,6 +75,7 @@ bench: c-consumer
 	$(SWIFT) build -c release --product streamscore
 	$(RELEASE_BIN) bench --c-consumer bench/c_consumer --only kafka,core,scoring
 	$(RELEASE_BIN) bench --c-consumer bench/c_consumer --only prediction
+	$(RELEASE_BIN) bench --c-consumer bench/c_consumer --only latency
 	@# 100,000 events: at 1 M the hottest customer's partition outgrows the mock broker's ~5 MiB per
 	@# partition (the C consumer read 773,735 of 1,000,000 on 2026-11-29), so the run could not finish.
 	$(RELEASE_BIN) bench --c-consumer bench/c_consumer --only zipf --e2e-messages 100000

@@ -14,8 +14,10 @@ import Synchronization
 struct EndToEndBench {
     /// Which end-to-end section.
     enum Kind {
-        /// Prediction into SQLite, then the latency at a fixed rate.
+        /// Prediction into SQLite.
         case prediction
+        /// The prediction subscriber's latency at a fixed rate.
+        case latency
         /// Prediction into SQLite on a Zipf-skewed stream.
         case zipf
         /// Prediction into PostgreSQL.
@@ -27,6 +29,7 @@ struct EndToEndBench {
         var section: BenchSection {
             switch self {
             case .prediction: .prediction
+            case .latency: .latency
             case .zipf: .zipf
             case .postgres: .postgres
             case .counter: .counter
@@ -49,7 +52,7 @@ struct EndToEndBench {
 
     private var title: String {
         switch kind {
-        case .prediction: "prediction subscriber into SQLite"
+        case .prediction, .latency: "prediction subscriber into SQLite"
         case .zipf: "prediction subscriber into SQLite, Zipf-skewed customers (s = \(options.zipfExponent))"
         case .postgres: "prediction subscriber into PostgreSQL"
         case .counter: "counter subscriber into SQLite"
@@ -64,6 +67,10 @@ struct EndToEndBench {
 
     /// Runs the section and adds its figures and goals to `report`.
     func run(_ report: BenchReport) async throws {
+        if kind == .latency {
+            try await runLatency(report)
+            return
+        }
         let messages = options.e2eMessages, customers = options.customers
         report.section("End to end, \(title): \(formatCount(messages)) synthetic events, \(formatCount(customers)) customers, \(options.partitions) partitions")
         try KafkaBench.checkCConsumer(options.cConsumer)
@@ -75,7 +82,7 @@ struct EndToEndBench {
         case .postgres:
             guard let url = options.postgresStore else { throw BenchError("no PostgreSQL URL for the PostgreSQL section") }
             storeURL = try StoreURL(parsing: url)
-        case .prediction, .zipf, .counter:
+        case .prediction, .latency, .zipf, .counter:
             storeURL = try options.store.map { try StoreURL(parsing: $0) } ?? .sqlite(path: dir.appendingPathComponent("e2e.db").path)
         }
         if kind != .counter {
@@ -152,7 +159,7 @@ struct EndToEndBench {
         report.add("\(subscriber) engine CPU per event (user + sys from its start to the last event), µs", String(format: "%.2f", cpuPerEvent))
         report.stageMeans(since: timersBefore)
         switch kind {
-        case .prediction:
+        case .prediction, .latency:
             report.goal("prediction end to end into SQLite, 1 M events / 100 k customers, events/s", value: rate, formatRate(rate),
                         .atLeast(150_000), target: "≥ 150 k/s", note: sizeNote)
         case .zipf:
@@ -175,18 +182,25 @@ struct EndToEndBench {
         report.add("\(subscriber) engine peak RSS (\(memory.scope))", String(format: "%.0f MiB", peak))
         report.goal("engine peak RSS, \(title)", value: peak, String(format: "%.0f MiB", peak), .atMost(500), target: "≤ 500 MiB",
                     note: memory.note)
-        if kind == .prediction && options.latencySeconds > 0 {
-            // On the product's default topic layout (6 partitions, `streamscore broker`) for the goal, and on
-            // this section's partitions for comparison: the mock serves many small partitions slowly.
-            let latencyMemory = EngineMemory()
-            for partitions in Array(Set([Self.latencyPartitions, options.partitions])).sorted() {
-                try await latencyRun(partitions: partitions, dir: dir, report: report)
-            }
-            let latencyPeak = latencyMemory.peakMiB()
-            report.add("prediction engine peak RSS of the latency runs (\(latencyMemory.scope))", String(format: "%.0f MiB", latencyPeak))
-            report.goal("engine peak RSS, prediction latency runs", value: latencyPeak, String(format: "%.0f MiB", latencyPeak), .atMost(500),
-                        target: "≤ 500 MiB", note: latencyMemory.note)
+    }
+
+    /// The latency runs: on the product's default topic layout (6 partitions, `streamscore broker`) for the
+    /// goal, and on the bench's partitions for comparison (the mock serves many small partitions slowly).
+    private func runLatency(_ report: BenchReport) async throws {
+        report.section("Latency, prediction subscriber into SQLite at \(formatCount(Int(options.latencyRate))) events/s")
+        guard options.latencySeconds > 0 else { return }
+        try KafkaBench.checkCConsumer(options.cConsumer)
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("streamscore-latency-\(UUID().uuidString.prefix(6))")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let latencyMemory = EngineMemory()
+        for partitions in Array(Set([Self.latencyPartitions, options.partitions])).sorted() {
+            try await latencyRun(partitions: partitions, dir: dir, report: report)
         }
+        let latencyPeak = latencyMemory.peakMiB()
+        report.add("prediction engine peak RSS of the latency runs (\(latencyMemory.scope))", String(format: "%.0f MiB", latencyPeak))
+        report.goal("engine peak RSS, prediction latency runs", value: latencyPeak, String(format: "%.0f MiB", latencyPeak), .atMost(500),
+                    target: "≤ 500 MiB", note: latencyMemory.note)
     }
 
     /// Waits until the engine (this process) uses less than 10 % of a core over 200 ms, at most 10 s;
