@@ -12,7 +12,7 @@ public final class SQLiteStore: EngineStore {
     /// Larger transactions rewrite each touched page once for more rows (the C probe: 184 k rows/s at 30,000
     /// rows per transaction, 246 k at 300,000). Prediction bench, 2026-11-30 (interleaved runs and `make
     /// bench`): 8 / 30,000 gave 135–143 k events/s (10.4–11.1 µs CPU per event, peak RSS 324–328 MiB),
-    /// 12 / 45,000 144–173 k/s (9.3–10.5 µs, 345–375 MiB), 16 / 60,000 164–176 k/s (8.9–9.7 µs, 366–403 MiB).
+    /// 12 / 45,000 144–173 k/s (9.3–10.5 µs, 345–375 MiB), 16 / 60,000 158–176 k/s (8.9–10.1 µs, 366–415 MiB).
     public var groupCommitLimit: GroupCommitLimit { GroupCommitLimit(batches: 16, events: 60_000) }
     private let pool: DatabasePool
     private let checkpointer: WALCheckpointer
