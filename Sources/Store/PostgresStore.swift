@@ -415,8 +415,7 @@ public final class PostgresStore: EngineStore {
                         "INSERT INTO score_outbox (id, subscriber, customer_ids, created_at) VALUES (\(outbox.id), \(outbox.subscriber), \(ByteBuffer(bytes: outbox.encodedCustomers)), \(now))",
                         logger: logger)
                 }
-                // Same rules as SchemaMigrations.profileUpsertSQLite: static attributes only on insert; scores
-                // kept when the update has none; everything else replaced. In statements of at most
+                // The rules of `SchemaMigrations.profileUpsertOnConflict`, as on SQLite. In statements of at most
                 // `upsertChunkRows` rows, so that a large group's columns and encoded arrays are not all held at once.
                 for start in stride(from: 0, to: rows.count, by: Self.upsertChunkRows) {
                     let columns = ProfileColumns(rows[start..<min(start + Self.upsertChunkRows, rows.count)])
@@ -433,18 +432,7 @@ public final class PostgresStore: EngineStore {
                                     \(columns.state)::bytea[], \(columns.modelName)::text[], \(columns.arm)::text[], \(columns.featuresAsOf)::text[],
                                     \(columns.reasons)::text[])
                              AS u(id, tenure, plan, charges, score, model, scored, pv, prv, cv, sc, co, dslv, state, mname, arm, asof, reasons)
-                        ON CONFLICT (customer_id) DO UPDATE SET
-                        churn_score = COALESCE(excluded.churn_score, profiles.churn_score),
-                        model_version = COALESCE(excluded.model_version, profiles.model_version),
-                        scored_at = COALESCE(excluded.scored_at, profiles.scored_at),
-                        model_name = CASE WHEN excluded.churn_score IS NULL THEN profiles.model_name ELSE excluded.model_name END,
-                        arm = CASE WHEN excluded.churn_score IS NULL THEN profiles.arm ELSE excluded.arm END,
-                        reasons = CASE WHEN excluded.churn_score IS NULL THEN profiles.reasons ELSE excluded.reasons END,
-                        features_as_of = excluded.features_as_of,
-                        updated_at = excluded.updated_at, page_views_30d = excluded.page_views_30d,
-                        pricing_views_30d = excluded.pricing_views_30d, cancel_views_30d = excluded.cancel_views_30d,
-                        support_calls_30d = excluded.support_calls_30d, complaints_30d = excluded.complaints_30d,
-                        days_since_last_visit = excluded.days_since_last_visit, rolling_state = excluded.rolling_state
+                        \(unescaped: SchemaMigrations.profileUpsertOnConflict)
                         """, logger: logger)
                 }
             }

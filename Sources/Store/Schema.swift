@@ -134,13 +134,9 @@ enum SchemaMigrations {
         model_name, arm, features_as_of, reasons
         """
 
-    /// Insert or update one profile from the pipeline (static attributes included: they came from the
-    /// row the pipeline loaded, or the unknown-customer defaults).
-    static let profileUpsertSQLite = """
-        INSERT INTO profiles (customer_id, tenure_days, plan, monthly_charges, churn_score, model_version, scored_at, \
-        updated_at, page_views_30d, pricing_views_30d, cancel_views_30d, support_calls_30d, complaints_30d, \
-        days_since_last_visit, rolling_state, model_name, arm, features_as_of, reasons) \
-        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+    /// The update rule of a profile upsert, on both stores: static attributes only on insert; scores kept
+    /// when the update has none; everything else replaced.
+    static let profileUpsertOnConflict = """
         ON CONFLICT (customer_id) DO UPDATE SET
         churn_score = COALESCE(excluded.churn_score, profiles.churn_score),
         model_version = COALESCE(excluded.model_version, profiles.model_version),
@@ -154,6 +150,16 @@ enum SchemaMigrations {
         support_calls_30d = excluded.support_calls_30d, complaints_30d = excluded.complaints_30d,
         days_since_last_visit = excluded.days_since_last_visit, rolling_state = excluded.rolling_state
         """
+
+    /// Insert or update one profile from the pipeline (static attributes included: they came from the
+    /// row the pipeline loaded, or the unknown-customer defaults).
+    static let profileUpsertSQLite = """
+        INSERT INTO profiles (customer_id, tenure_days, plan, monthly_charges, churn_score, model_version, scored_at, \
+        updated_at, page_views_30d, pricing_views_30d, cancel_views_30d, support_calls_30d, complaints_30d, \
+        days_since_last_visit, rolling_state, model_name, arm, features_as_of, reasons) \
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+
+        """ + profileUpsertOnConflict
 
     /// Import of CRM rows: static attributes only; counters, state and scores are kept. A row whose
     /// attributes are unchanged is not written.
