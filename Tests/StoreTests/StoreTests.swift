@@ -8,6 +8,8 @@ import TestSupport
 @Suite("Engine store", .serialized)
 struct StoreTests {
     static let scope = OffsetScope(subscriber: "prediction", topic: "page-views")
+    /// A prediction scope of a topic no other test uses (its offsets start empty).
+    static func freshScope() -> OffsetScope { OffsetScope(subscriber: "prediction", topic: "t-\(UUID().uuidString.prefix(6))") }
 
     func update(_ id: String, events: [Event] = [], score: Double? = nil) -> ProfileUpdate {
         var profile = Profile(customerID: id)
@@ -73,7 +75,7 @@ struct StoreTests {
           arguments: StoreBackends.all)
     func updateOfStoredProfile(backend: String) async throws {
         let (store, _) = try await StoreBackends.make(backend)
-        let scope = OffsetScope(subscriber: "prediction", topic: "t-\(UUID().uuidString.prefix(6))")
+        let scope = Self.freshScope()
         var profile = Profile(customerID: "X1", attributes: StaticAttributes(tenureDays: 10, plan: "premium", monthlyCharges: 50))
         profile.apply(pageView("X1", "2026-02-01T10:00:00Z", "/pricing"))
         let first = ProfileUpdate(profile: profile, features: profile.features(), churnScore: 0.7, modelVersion: "v-1", scoredAt: profile.asOf,
@@ -112,7 +114,7 @@ struct StoreTests {
           arguments: StoreBackends.all)
     func commitAcrossStatements(backend: String) async throws {
         let (store, _) = try await StoreBackends.make(backend)
-        let scope = OffsetScope(subscriber: "prediction", topic: "t-\(UUID().uuidString.prefix(6))")
+        let scope = Self.freshScope()
         let n = 25_001
         func id(_ i: Int) -> String { "K" + String(repeating: "0", count: 5 - String(i).count) + String(i) }
         // Unsorted ids, and 500 customers updated twice (the second update, with its score, must win).
