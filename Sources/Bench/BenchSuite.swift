@@ -41,7 +41,8 @@ public struct BenchOptions: Sendable {
     public var messages = 1_000_000
     /// Partitions of the benchmark topics.
     public var partitions = 64
-    /// Repetitions of each consume measurement (medians are reported).
+    /// Repetitions of each raw consume measurement: the Kafka section's C and Swift reads, each end-to-end
+    /// section's C read (medians are reported).
     public var runs = 3
     /// Path of the minimal C consumer (`make bench` builds `bench/c_consumer`).
     public var cConsumer = "bench/c_consumer"

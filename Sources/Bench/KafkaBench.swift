@@ -28,7 +28,7 @@ struct KafkaBench {
         try await preload(broker: broker, topic: topic)
         var cRates: [Double] = [], swiftRates: [Double] = []
         for i in 0..<runs {
-            let c = try Self.cRate(cConsumer: cConsumer, bootstrap: broker.bootstrap, topic: topic, group: "bench-c-\(i)", messages: messages)
+            let c = try Self.cRun(cConsumer: cConsumer, bootstrap: broker.bootstrap, topic: topic, group: "bench-c-\(i)", messages: messages).rate
             let s = try await swiftRate(bootstrap: broker.bootstrap, topic: topic, group: "bench-swift-\(i)")
             printLine(String(format: "  run %d: C %.0f msgs/s, Swift %.0f msgs/s", i + 1, c, s))
             cRates.append(c)
@@ -63,16 +63,26 @@ struct KafkaBench {
         printLine(String(format: "  preloaded %d messages in %.2f s", messages, seconds(ContinuousClock.now - started)))
     }
 
-    /// The minimal C consumer's rate (msgs/s) reading `messages` messages of `topic` as group `group`.
-    static func cRate(cConsumer: String, bootstrap: String, topic: String, group: String, messages: Int) throws -> Double {
+    /// One run of the minimal C consumer.
+    struct CRun {
+        /// Messages per second, from its first message to its last.
+        let rate: Double
+        /// Its user + system CPU seconds over its whole life (start, group join and close included).
+        let cpuSeconds: Double
+    }
+
+    /// The minimal C consumer reading `messages` messages of `topic` as group `group`.
+    static func cRun(cConsumer: String, bootstrap: String, topic: String, group: String, messages: Int) throws -> CRun {
         try checkCConsumer(cConsumer)
+        let cpuBefore = ProcessCPU.children()
         let child = try ChildProcess(URL(fileURLWithPath: cConsumer), [bootstrap, topic, group, "\(messages)"], stderr: .inherit)
         let text = String(decoding: child.readToEnd(), as: UTF8.self)
         // `c_consumer: N msgs in S s = R msgs/s (B bytes)`
         guard child.wait() == 0, let rate = text.split(separator: "=").last.flatMap({ Double($0.split(separator: " ").first ?? "") }) else {
             throw BenchError("C consumer failed: \(text)")
         }
-        return rate
+        // Once it has been waited for, its CPU time counts in this process's children's.
+        return CRun(rate: rate, cpuSeconds: ProcessCPU.children() - cpuBefore)
     }
 
     /// Fails unless the C consumer is there.

@@ -18,7 +18,7 @@ struct BenchCommand: AsyncParsableCommand {
     @Option(help: "Partitions of the benchmark topic (the mock broker keeps only ~5 MiB per partition).")
     var partitions = 64
 
-    @Option(help: "Repetitions of each consume measurement (medians are reported).")
+    @Option(help: "Repetitions of each raw consume measurement: the Kafka section's C and Swift reads, each end-to-end section's C read (medians are reported).")
     var runs = 3
 
     @Option(name: .customLong("c-consumer"), help: "Path of the minimal C consumer built by `make bench`.")
