@@ -211,6 +211,7 @@ public final class SQLiteStore: EngineStore {
             sqlite3_reset(h)
             sqlite3_clear_bindings(h)
         }
+        checkpointer.noteCommit(rows: updates.count)
     }
 
     public func commitCounters(_ delta: CounterDelta, offsets: [OffsetAdvance], scope: OffsetScope) async throws {

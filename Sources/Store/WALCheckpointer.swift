@@ -42,14 +42,16 @@ import Synchronization
 /// page the passes since the last restart had copied (those of the 5,000–7,000 frames logged between
 /// restarts at 20,000 events/s) and the log's frames committed since its last sync, while holding the
 /// writer. On a machine whose disk took longer for it, restarts held the writer 6–15 ms on average (p90
-/// 13–31 ms) and the stored latency's p99 was 31–50 ms (`strace -T`
-/// of `fdatasync` on the checkpoint thread beside a probe timing each restart, 2026-11-30: the syncs
-/// were most of the longer restarts). So each catch-up pass starts by syncing both files itself
-/// (``syncFiles``: an `fdatasync` of each, holding no SQLite lock): the restart then syncs only what the
-/// last pass copied and what was committed after it. Six latency runs each, interleaved (20,000
-/// events/s, 6 partitions): restarts held the writer 3.0–6.4 ms on average (p90 6–15 ms) against
-/// 6.1–15.0 (p90 13–31); stored latency p99 15.8–20.3 ms in five runs and 47.6 in one, against
-/// 30.7–50.2 ms; p50 9.0–12.2 against 9.7–10.7.
+/// 13–31 ms) and the stored latency's p99 was 23–73 ms (`strace -T` of `fdatasync` on the checkpoint
+/// thread beside a probe timing each restart, 2026-11-30: the syncs were most of the longer restarts).
+/// So each catch-up pass starts by syncing both files itself (``syncFiles``: an `fdatasync` of each,
+/// holding no SQLite lock), and the restart syncs only what the last pass copied and what was committed
+/// after it: restarts held the writer 3.0–6.4 ms on average (p90 6–15 ms). Latency bench at 20,000
+/// events/s, 6 partitions, interleaved with the build before (2026-11-30): p99 15.8–25.1 ms in 13 of 16
+/// runs (26.8, 40.2, 47.6 the others) against 23.1 in 1 of 23 and 26.6–73.3 in the rest. Under a backlog
+/// (commits of ``backlogRows`` or more) the files are not synced first: each pass then copies most of
+/// the table, and the restart rarely finds a gap between commits anyway (1 M-event bench, four
+/// interleaved pairs: 132–139 against 133–149 k events/s, 10.7–11.8 against 10.4–11.8 µs CPU per event).
 final class WALCheckpointer: Sendable {
     /// How often the log is copied back.
     static let interval: DispatchTimeInterval = .milliseconds(200)
@@ -64,7 +66,14 @@ final class WALCheckpointer: Sendable {
     /// A pass that had fewer new frames than this to copy leaves little for the restart.
     static let caughtUpFrames: Int32 = 64
 
+    /// From this many profile rows in the writer's latest commit, the catch-up passes do not sync the
+    /// files first: such commits are a backlog's group commits (the 1 M-event bench's hold ~40,000 rows;
+    /// at 20,000 events/s they hold ~50–700), whose passes copy tens of MiB each.
+    static let backlogRows = 4_096
+
     private let path: String
+    /// Profile rows of the writer's latest commit (``noteCommit(rows:)``).
+    private let lastCommitRows = Atomic<Int>(0)
     /// Signalled by `shutdown`: the thread's wait between passes ends at once instead of after `interval`.
     private let wake = DispatchSemaphore(value: 0)
     private let done = DispatchSemaphore(value: 0)
@@ -104,9 +113,12 @@ final class WALCheckpointer: Sendable {
                 // Catch up first: each pass copies what was committed during the one before, so the
                 // passes shorten until the restart below has little left to copy while it holds the writer.
                 var previous = logFrames
+                // Commits of a backlog's size follow each other with no gap for the restart, and each pass
+                // then copies most of the table: syncing it every time only costs (see ``backlogRows``).
+                let sync = lastCommitRows.load(ordering: .relaxed) < Self.backlogRows
                 for _ in 0..<Self.catchUpPasses {
                     // What the pass before copied, and the log up to now, go to disk without holding the writer.
-                    Self.syncFiles(path)
+                    if sync { Self.syncFiles(path) }
                     _ = sqlite3_wal_checkpoint_v2(connection.db, nil, SQLITE_CHECKPOINT_PASSIVE, &logFrames, &copied)
                     if logFrames - previous < Self.caughtUpFrames { break }
                     previous = logFrames
@@ -130,6 +142,11 @@ final class WALCheckpointer: Sendable {
             _ = fdatasync(fd)
             close(fd)
         }
+    }
+
+    /// Called by the writer with the number of profile rows it committed.
+    func noteCommit(rows: Int) {
+        lastCommitRows.store(rows, ordering: .relaxed)
     }
 
     /// Stops the thread and closes its connection (waits only for a checkpoint in progress).
