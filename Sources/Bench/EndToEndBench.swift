@@ -101,8 +101,8 @@ struct EndToEndBench {
         let preload = try ChildProcess.startProducer(options.streamscore, bootstrap: bootstrap, topic: Self.topic,
                                                      ["--synthetic", "\(messages)", "--customers", "\(customers)"] + skew)
         guard preload.wait() == 0 else { throw BenchError("the preload (streamscore produce) failed") }
-        // The C consumer's rate spreads widely on this machine (1.0–1.7 M msgs/s within half an hour on one
-        // broker, 2026-11-30): the median of `runs` reads, each by a group of its own, is the reference.
+        // The C consumer's rate spreads widely on this machine (1.58–1.70, then 0.79–1.14 M msgs/s on one
+        // broker within minutes, 2026-11-30): the median of `runs` reads, each by a group of its own, is the reference.
         // Its CPU and the broker's, per event, are the budget the engine's own CPU per event compares with.
         var cRuns: [KafkaBench.CRun] = [], cBrokerCPU: [Double] = []
         for i in 0..<max(1, options.runs) {
