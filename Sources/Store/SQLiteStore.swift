@@ -13,7 +13,9 @@ public final class SQLiteStore: EngineStore {
     /// rows per transaction, 246 k at 300,000). Prediction bench, 2026-11-30 (interleaved runs and `make
     /// bench`): 8 / 30,000 gave 135–143 k events/s (10.4–11.1 µs CPU per event, peak RSS 324–328 MiB),
     /// 12 / 45,000 144–173 k/s (9.3–10.5 µs, 345–375 MiB), 16 / 60,000 158–176 k/s (8.9–10.1 µs, 366–415 MiB).
-    public var groupCommitLimit: GroupCommitLimit { GroupCommitLimit(batches: 16, events: 60_000) }
+    /// On a slower machine of the same kind (session 11, four interleaved pairs): 24 / 90,000 151–171 k/s
+    /// (9.6–10.8 µs, 433–441 MiB) against 16 / 60,000 133–143 k/s (10.8–11.9 µs, 388–391 MiB).
+    public var groupCommitLimit: GroupCommitLimit { GroupCommitLimit(batches: 24, events: 90_000) }
     private let pool: DatabasePool
     private let checkpointer: WALCheckpointer
     /// The writer connection checkpoints only when the log holds this many pages (4 KiB each).

@@ -67,7 +67,7 @@ final class WALCheckpointer: Sendable {
     static let caughtUpFrames: Int32 = 64
 
     /// From this many profile rows in the writer's latest commit, the catch-up passes do not sync the
-    /// files first: such commits are a backlog's group commits (up to 60,000 events each in the 1 M-event
+    /// files first: such commits are a backlog's group commits (up to 90,000 events each in the 1 M-event
     /// bench; at 20,000 events/s commits held at most ~700 events), whose passes copy tens of MiB each.
     static let backlogRows = 4_096
 
