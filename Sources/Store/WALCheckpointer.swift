@@ -52,6 +52,20 @@ import Synchronization
 /// (commits of ``backlogRows`` or more) the files are not synced first: each pass then copies most of
 /// the table, and the restart rarely finds a gap between commits anyway (1 M-event bench, four
 /// interleaved pairs: 132–139 against 133–149 k events/s, 10.7–11.8 against 10.4–11.8 µs CPU per event).
+///
+/// On a busy disk the catch-up did not end: with two other writers syncing 1 MiB writes to the same disk
+/// (`WALCheckpointTests`), a pass took longer than the commits it copied, all 20 passes ran (1.1–1.7 s)
+/// and the log grew to 116–236 MiB; and a restart that found a commit outlasting ``restartWait`` gave up
+/// until the next cycle, 200 ms and a pass later (a probe printing each cycle's passes, their time, the
+/// log's frames and the restart's result, 2026-11-30). In the machine's slower phases the test without
+/// the other writers failed too (74–104 MiB), in the run the probe caught by a busy restart. So under steady commits the passes stop once
+/// the log holds ``catchUpLimitFrames``, and a busy restart is tried again at once after a pass, up to
+/// ``restartRetries`` times. Interleaved runs, six each (2026-11-30): with the other writers 51–80 MiB
+/// against 58–244 (over 96 MiB in 5 of 6), without them 51–88 against 42–104 MiB. At 20,000 events/s
+/// in the engine the catch-up ended at 6,700–11,200 frames, below the limit (same probe, latency bench).
+/// A restart waiting 500 ms instead of retrying was tried and not kept: it held the checkpoint lock
+/// while the commits went on (log up to 251 MiB with the other writers). Under a backlog neither
+/// applies: the writer's backstop bounds the log there.
 final class WALCheckpointer: Sendable {
     /// How often the log is copied back.
     static let interval: DispatchTimeInterval = .milliseconds(200)
@@ -65,6 +79,12 @@ final class WALCheckpointer: Sendable {
     static let catchUpPasses = 20
     /// A pass that had fewer new frames than this to copy leaves little for the restart.
     static let caughtUpFrames: Int32 = 64
+    /// Under steady commits, from this many frames in the log (48 MiB) the catch-up passes stop and the
+    /// restart comes at once: on a busy disk a pass can take longer than the commits it copies, and the
+    /// passes then do not shorten (see the type's notes).
+    static let catchUpLimitFrames: Int32 = 12_288
+    /// Restarts tried again at once, each after a passive pass, under steady commits when one was busy.
+    static let restartRetries = 5
 
     /// From this many profile rows in the writer's latest commit, the catch-up passes do not sync the
     /// files first: such commits are a backlog's group commits (up to 90,000 events each in the 1 M-event
@@ -114,17 +134,26 @@ final class WALCheckpointer: Sendable {
                 // passes shorten until the restart below has little left to copy while it holds the writer.
                 var previous = logFrames
                 // Commits of a backlog's size follow each other with no gap for the restart, and each pass
-                // then copies most of the table: syncing it every time only costs (see ``backlogRows``).
-                let sync = lastCommitRows.load(ordering: .relaxed) < Self.backlogRows
+                // then copies most of the table: syncing it every time only costs, and the writer's backstop
+                // bounds the log there (see ``backlogRows``).
+                let steady = lastCommitRows.load(ordering: .relaxed) < Self.backlogRows
+                let limit = steady ? Self.catchUpLimitFrames : .max
                 for _ in 0..<Self.catchUpPasses {
                     // What the pass before copied, and the log up to now, go to disk without holding the writer.
-                    if sync { Self.syncFiles(path) }
+                    if steady { Self.syncFiles(path) }
                     _ = sqlite3_wal_checkpoint_v2(connection.db, nil, SQLITE_CHECKPOINT_PASSIVE, &logFrames, &copied)
-                    if logFrames - previous < Self.caughtUpFrames { break }
+                    if logFrames - previous < Self.caughtUpFrames || logFrames >= limit { break }
                     previous = logFrames
                 }
-                // Busy (the writer or a reader did not finish within `restartWait`): tried again after the next pass.
-                _ = sqlite3_wal_checkpoint_v2(connection.db, nil, SQLITE_CHECKPOINT_RESTART, &logFrames, &copied)
+                // Busy (the writer or a reader did not finish within `restartWait`): under steady commits tried
+                // again at once, after a pass copying what came meanwhile; else after the next pass.
+                var restart = sqlite3_wal_checkpoint_v2(connection.db, nil, SQLITE_CHECKPOINT_RESTART, &logFrames, &copied)
+                var retries = 0
+                while restart == SQLITE_BUSY, steady, retries < Self.restartRetries, started.load(ordering: .relaxed) {
+                    retries += 1
+                    _ = sqlite3_wal_checkpoint_v2(connection.db, nil, SQLITE_CHECKPOINT_PASSIVE, &logFrames, &copied)
+                    restart = sqlite3_wal_checkpoint_v2(connection.db, nil, SQLITE_CHECKPOINT_RESTART, &logFrames, &copied)
+                }
             }
             sqlite3_close(connection.db)
             done.signal()

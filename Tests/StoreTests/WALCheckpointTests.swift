@@ -2,6 +2,7 @@ import Events
 import Features
 import Foundation
 import Store
+import Synchronization
 import Testing
 
 /// The SQLite store copies its write-ahead log back from its own thread (`WALCheckpointer`): commits
@@ -59,32 +60,55 @@ struct WALCheckpointTests {
         }
     }
 
+    /// 320 commits of 500 rows spread over a table of 100,000, one every 25 ms (as at 20,000 events/s),
+    /// after the table is written in one transaction; returns the largest size the log file reached.
+    private func steadyCommits(_ store: SQLiteStore, _ path: String) async throws -> Int {
+        let scope = OffsetScope(subscriber: "prediction", topic: "t")
+        let customers = 100_000, rowsPerCommit = 500, commits = 320
+        // Built first: the commits follow their schedule, not the time it takes to build them.
+        let groups = (0..<commits).map { c in
+            (0..<rowsPerCommit).map { update(commit: c, row: $0, rowsPerCommit: rowsPerCommit, customers: customers) }
+        }
+        // The table first, in one transaction, so that every later commit rewrites pages all over it.
+        let all = (0..<customers).map { i in
+            ProfileUpdate(profile: Profile(customerID: "C\(i)"), features: Profile(customerID: "C\(i)").features(),
+                          churnScore: nil, modelVersion: nil, scoredAt: nil)
+        }
+        try await store.commitProfiles(all, offsets: [OffsetAdvance(partition: 0, expected: nil, next: 0)], scope: scope)
+        var largestLog = 0
+        let clock = ContinuousClock(), start = clock.now
+        for (c, updates) in groups.enumerated() {
+            try await Task.sleep(until: start + .milliseconds(25 * c), clock: clock)
+            try await store.commitProfiles(updates, offsets: [OffsetAdvance(partition: 0, expected: Int64(c), next: Int64(c + 1))], scope: scope)
+            largestLog = max(largestLog, logSize(path))
+        }
+        #expect(try await store.profileCount() == customers)
+        #expect(try await store.offsets(scope)[0] == Int64(commits))
+        return largestLog
+    }
+
     @Test("commits at a steady rate (40 a second, as at 20,000 events/s): the log is started again from its beginning, within 64 MiB, instead of growing to the writer's 256 MiB backstop")
     func logRestartsUnderSteadyCommits() async throws {
         try await withStore { store, path in
-            let scope = OffsetScope(subscriber: "prediction", topic: "t")
-            let customers = 100_000, rowsPerCommit = 500, commits = 320
-            // Built first: the commits follow their schedule, not the time it takes to build them.
-            let groups = (0..<commits).map { c in
-                (0..<rowsPerCommit).map { update(commit: c, row: $0, rowsPerCommit: rowsPerCommit, customers: customers) }
-            }
-            // The table first, in one transaction, so that every later commit rewrites pages all over it.
-            let all = (0..<customers).map { i in
-                ProfileUpdate(profile: Profile(customerID: "C\(i)"), features: Profile(customerID: "C\(i)").features(),
-                              churnScore: nil, modelVersion: nil, scoredAt: nil)
-            }
-            try await store.commitProfiles(all, offsets: [OffsetAdvance(partition: 0, expected: nil, next: 0)], scope: scope)
-            var largestLog = 0
-            let clock = ContinuousClock(), start = clock.now
-            for (c, updates) in groups.enumerated() {
-                try await Task.sleep(until: start + .milliseconds(25 * c), clock: clock)
-                try await store.commitProfiles(updates, offsets: [OffsetAdvance(partition: 0, expected: Int64(c), next: Int64(c + 1))], scope: scope)
-                largestLog = max(largestLog, logSize(path))
-            }
             // Each commit rewrites ~500 pages (~2 MiB of log): the 320 commits write ~640 MiB.
+            let largestLog = try await steadyCommits(store, path)
             #expect(largestLog < 64 << 20, "largest log \(largestLog >> 20) MiB")
-            #expect(try await store.profileCount() == customers)
-            #expect(try await store.offsets(scope)[0] == Int64(commits))
+        }
+    }
+
+    @Test("the same steady commits while two other writers sync 1 MiB writes to the same disk: the log still restarts, within 96 MiB, instead of growing toward the backstop")
+    func logRestartsOnABusyDisk() async throws {
+        try await withStore { store, path in
+            // Before, each catch-up pass took longer on the busy disk than the commits it copied, all 20 passes
+            // ran (1.1–1.7 s), and a busy restart waited for the next cycle: the log grew to 58–264 MiB, over
+            // 96 MiB in 10 of 11 runs (2026-11-30); since, 51–80 MiB in nine runs. 96 MiB: the steady bound
+            // above and half of it again, what a slow restart lets the commits add.
+            let load = DiskLoad(folder: (path as NSString).deletingLastPathComponent, writers: 2)
+            defer { load.stop() }
+            let largestLog = try await steadyCommits(store, path)
+            load.stop()
+            #expect(load.writes > 0, "the disk load wrote nothing")
+            #expect(largestLog < 96 << 20, "largest log \(largestLog >> 20) MiB")
         }
     }
 
@@ -105,5 +129,44 @@ struct WALCheckpointTests {
             slowest = max(slowest, ContinuousClock.now - started)
         }
         #expect(slowest < .milliseconds(100), "slowest close took \(slowest)")
+    }
+}
+
+/// Threads that each write 1 MiB blocks with `O_DSYNC` to a file of their own until stopped: another
+/// program syncing to the same disk.
+private final class DiskLoad: Sendable {
+    private let stopped = Atomic<Bool>(false)
+    private let written = Atomic<Int>(0)
+    private let done = DispatchGroup()
+
+    init(folder: String, writers: Int) {
+        for w in 0..<writers {
+            let file = folder + "/load-\(w)"
+            done.enter()
+            Thread { [self] in
+                defer { done.leave() }
+                let block = [UInt8](repeating: 0xA5, count: 1 << 20)
+                let fd = open(file, O_WRONLY | O_CREAT | O_DSYNC | O_CLOEXEC, 0o600)
+                guard fd >= 0 else { return }
+                defer { close(fd); unlink(file) }
+                var blocks = 0
+                while !stopped.load(ordering: .relaxed) {
+                    // 64 MiB per file, written again from its start.
+                    if blocks % 64 == 0 { lseek(fd, 0, SEEK_SET) }
+                    guard block.withUnsafeBytes({ write(fd, $0.baseAddress, $0.count) }) == block.count else { return }
+                    blocks += 1
+                    written.add(1, ordering: .relaxed)
+                }
+            }.start()
+        }
+    }
+
+    /// Blocks written so far.
+    var writes: Int { written.load(ordering: .relaxed) }
+
+    /// Stops the writers and waits for them (their files are removed).
+    func stop() {
+        stopped.store(true, ordering: .relaxed)
+        done.wait()
     }
 }
