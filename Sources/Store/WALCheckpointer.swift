@@ -58,9 +58,9 @@ import Synchronization
 /// and the log grew to 116–236 MiB; and a restart that found a commit outlasting ``restartWait`` gave up
 /// until the next cycle, 200 ms and a pass later (a probe printing each cycle's passes, their time, the
 /// log's frames and the restart's result, 2026-11-30). In the machine's slower phases the test without
-/// the other writers failed too (74–104 MiB), in the run the probe caught by a busy restart. So under steady commits the passes stop once
-/// the log holds ``catchUpLimitFrames``, and a busy restart is tried again at once after a pass, up to
-/// ``restartRetries`` times. Interleaved runs, six each (2026-11-30): with the other writers 51–80 MiB
+/// the other writers failed too (74–104 MiB), in the run the probe caught by a busy restart. So under
+/// steady commits the passes stop once the log holds ``catchUpLimitFrames``, and a busy restart is tried
+/// again at once after a pass, up to ``restartRetries`` times. Interleaved runs, six each (2026-11-30): with the other writers 51–80 MiB
 /// against 58–244 (over 96 MiB in 5 of 6), without them 51–88 against 42–104 MiB. At 20,000 events/s
 /// in the engine the catch-up ended at 6,700–11,200 frames, below the limit (same probe, latency bench).
 /// A restart waiting 500 ms instead of retrying was tried and not kept: it held the checkpoint lock
@@ -79,8 +79,8 @@ final class WALCheckpointer: Sendable {
     static let interval: DispatchTimeInterval = .milliseconds(200)
     /// Frames (4 KiB pages) in the log after a passive pass from which the log is restarted (16 MiB).
     static let restartFrames: Int32 = 4_096
-    /// How long a restart waits for the writer's transaction or older readers (milliseconds, polled each
-    /// millisecond; a little longer with the polls' own time). While it
+    /// How long a restart waits for the writer's transaction or older readers (milliseconds; under steady
+    /// commits polled each millisecond, a little longer with the polls' own time). While it
     /// waits for readers it holds the write lock: a read transaction older than the log's last frame
     /// (none of the engine's reads lasts that long) delays the next commit by up to this much.
     static let restartWait: Int32 = 50
