@@ -101,8 +101,8 @@ struct WALCheckpointTests {
         try await withStore { store, path in
             // Before, each catch-up pass took longer on the busy disk than the commits it copied, all 20 passes
             // ran (1.1–1.7 s), and a busy restart waited for the next cycle: the log grew to 58–264 MiB, over
-            // 96 MiB in 10 of 11 runs (2026-11-30); since, 51–80 MiB in nine runs. 96 MiB: the steady bound
-            // above and half of it again, what a slow restart lets the commits add.
+            // 96 MiB in 15 of 16 runs (2026-11-30); since, 51–80 MiB in six runs interleaved with six of those.
+            // 96 MiB: the steady bound above and half of it again, what a slow restart lets the commits add.
             let load = DiskLoad(folder: (path as NSString).deletingLastPathComponent, writers: 2)
             defer { load.stop() }
             let largestLog = try await steadyCommits(store, path)
