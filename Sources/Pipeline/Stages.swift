@@ -475,10 +475,12 @@ final class ProfileWriter: Sendable {
     ///   one that was dropped): every batch of the group is dropped.
     func commit(_ batches: [EnrichedBatch]) async throws -> CommittedBatch? {
         let started = ContinuousClock.now
-        let updates = batches.count == 1 ? batches[0].updates : ProfileUpdate.mergedKeepingLast(batches.map(\.updates))
+        // Each customer once, read in place from the batches (their updates are in customer order: the scorer
+        // sorts them, so the group's plan is a merge).
+        let updates = ProfileUpdates(runs: batches.map(\.updates))
         // Every scored customer has a churn-scores message to publish (a merged update has a score when any
         // of the batches scored its customer).
-        let customers = updates.compactMap { $0.churnScore == nil ? nil : $0.profile.customerID }
+        let customers = updates.scoredCustomerIDs
         let outbox = customers.isEmpty ? nil : OutboxEntry(id: "\(instance)-\(batches[0].filtered.sequence)", subscriber: scope.subscriber, customerIDs: customers)
         let delivered = acknowledged.withLock { a -> [String] in
             defer { a.removeAll() }

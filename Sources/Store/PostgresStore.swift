@@ -399,11 +399,10 @@ public final class PostgresStore: EngineStore {
 
     // MARK: Writes
 
-    public func commitProfiles(_ updates: [ProfileUpdate], offsets: [OffsetAdvance], scope: OffsetScope,
+    public func commitProfiles(_ updates: ProfileUpdates, offsets: [OffsetAdvance], scope: OffsetScope,
                                outbox: OutboxEntry?, acknowledged: [String]) async throws {
         let now = Timestamp.format(millis: Int64(Date().timeIntervalSince1970 * 1000))
-        // Sorted by id: concurrent writers lock rows in one order.
-        let rows = ProfileUpdate.mergedKeepingLast(updates).sorted { $0.profile.customerID < $1.profile.customerID }
+        // In `ProfileUpdates`' order, by id: concurrent writers lock rows in one order.
         do {
             try await transaction("commit profiles") { conn, logger in
                 try await Self.advance(conn, offsets, scope, now: now, logger: logger)
@@ -417,8 +416,8 @@ public final class PostgresStore: EngineStore {
                 }
                 // The rules of `SchemaMigrations.profileUpsertOnConflict`, as on SQLite. In statements of at most
                 // `upsertChunkRows` rows, so that a large group's columns and encoded arrays are not all held at once.
-                for start in stride(from: 0, to: rows.count, by: Self.upsertChunkRows) {
-                    let columns = ProfileColumns(rows[start..<min(start + Self.upsertChunkRows, rows.count)])
+                for start in stride(from: 0, to: updates.count, by: Self.upsertChunkRows) {
+                    let columns = ProfileColumns(updates, start..<min(start + Self.upsertChunkRows, updates.count))
                     try await conn.query("""
                         INSERT INTO profiles (customer_id, tenure_days, plan, monthly_charges, churn_score, model_version, scored_at,
                         updated_at, page_views_30d, pricing_views_30d, cancel_views_30d, support_calls_30d, complaints_30d,
@@ -840,10 +839,10 @@ private struct ProfileColumns: Sendable {
     var daysSinceLastVisit: [Double] = [], state: [ByteBuffer] = []
     var modelName = NullableArray<String>(), arm = NullableArray<String>(), featuresAsOf = NullableArray<String>(), reasons = NullableArray<String>()
 
-    /// The columns of `updates`, in their order.
-    init(_ updates: ArraySlice<ProfileUpdate>) {
-        for u in updates {
-            let a = u.profile.attributes, f = u.features
+    /// The columns of the updates at positions `range` of `updates`, in their order.
+    init(_ updates: ProfileUpdates, _ range: Range<Int>) {
+        updates.forEach(in: range) { p in
+            let u = p.pointee, a = u.profile.attributes, f = u.features
             ids.append(u.profile.customerID); tenure.append(a.tenureDays); plan.append(a.plan); charges.append(a.monthlyCharges)
             score.values.append(u.churnScore); model.values.append(u.modelVersion)
             scoredAt.values.append(u.scoredAt.map { Timestamp.format(millis: $0) })

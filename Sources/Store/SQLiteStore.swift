@@ -144,7 +144,7 @@ public final class SQLiteStore: EngineStore {
         }
     }
 
-    public func commitProfiles(_ updates: [ProfileUpdate], offsets: [OffsetAdvance], scope: OffsetScope,
+    public func commitProfiles(_ updates: ProfileUpdates, offsets: [OffsetAdvance], scope: OffsetScope,
                                outbox: OutboxEntry?, acknowledged: [String]) async throws {
         let now = Timestamp.format(millis: Int64(Date().timeIntervalSince1970 * 1000))
         do {
@@ -152,14 +152,11 @@ public final class SQLiteStore: EngineStore {
         } catch is OffsetsAlreadyCommitted {}
     }
 
-    private func commitProfilesOnce(_ updates: [ProfileUpdate], offsets: [OffsetAdvance], scope: OffsetScope,
+    private func commitProfilesOnce(_ updates: ProfileUpdates, offsets: [OffsetAdvance], scope: OffsetScope,
                                     outbox: OutboxEntry?, acknowledged: [String], now: String) async throws {
-        // In key order: consecutive upserts then land on the same or the next B-tree pages, which SQLite
-        // finds from where its cursor is (`bench/sqlite_upsert 30000 0 4096 1`, 2026-11-30: 5.50 → 4.75
-        // µs/row with the commit, 30,000 skewed rows of 100,000 per transaction). Sorted before the write
-        // lock is taken.
-        let keys = updates.map(\.profile.customerID)
-        let order = keys.indices.sorted { keys[$0] < keys[$1] }
+        // In key order (`ProfileUpdates`' order): consecutive upserts then land on the same or the next B-tree
+        // pages, which SQLite finds from where its cursor is (`bench/sqlite_upsert 30000 0 4096 1`, 2026-11-30:
+        // 5.50 → 4.75 µs/row with the commit, 30,000 skewed rows of 100,000 per transaction).
         try await run("commit profiles") { db in
             try Self.advance(db, offsets, scope, now: now)
             if !acknowledged.isEmpty {
@@ -177,37 +174,34 @@ public final class SQLiteStore: EngineStore {
             // No allocation per row: timestamps from a stack buffer, the rolling state into one reused buffer.
             var blob: [UInt8] = []
             blob.reserveCapacity(512)
-            // Through the buffer's pointer each field is read in place: `updates[i].field` called the array's
-            // getter, which copied the whole update (its strings and rolling state retained and released)
-            // per access — 2.5 % of the engine's CPU in the prediction bench (`perf`, 2026-11-30).
-            try updates.withUnsafeBufferPointer { updates in
-                for i in order {
-                    let u = updates.baseAddress! + i
-                    sqlite3_reset(h)
-                    bindText(h, 1, u.pointee.profile.customerID)
-                    sqlite3_bind_int64(h, 2, Int64(u.pointee.profile.attributes.tenureDays))
-                    bindText(h, 3, u.pointee.profile.attributes.plan)
-                    sqlite3_bind_double(h, 4, u.pointee.profile.attributes.monthlyCharges)
-                    if let score = u.pointee.churnScore { sqlite3_bind_double(h, 5, score) } else { sqlite3_bind_null(h, 5) }
-                    if let version = u.pointee.modelVersion { bindText(h, 6, version) } else { sqlite3_bind_null(h, 6) }
-                    if let at = u.pointee.scoredAt { bindTimestamp(h, 7, at) } else { sqlite3_bind_null(h, 7) }
-                    bindText(h, 8, now)
-                    sqlite3_bind_int64(h, 9, Int64(u.pointee.features.pageViews30d))
-                    sqlite3_bind_int64(h, 10, Int64(u.pointee.features.pricingViews30d))
-                    sqlite3_bind_int64(h, 11, Int64(u.pointee.features.cancelViews30d))
-                    sqlite3_bind_int64(h, 12, Int64(u.pointee.features.supportCalls30d))
-                    sqlite3_bind_int64(h, 13, Int64(u.pointee.features.complaints30d))
-                    sqlite3_bind_double(h, 14, u.pointee.features.daysSinceLastVisit)
-                    u.pointee.profile.state.encode(into: &blob)
-                    blob.withUnsafeBytes { _ = sqlite3_bind_blob(h, 15, $0.baseAddress, Int32($0.count), sqliteTransient) }
-                    if let name = u.pointee.modelName { bindText(h, 16, name) } else { sqlite3_bind_null(h, 16) }
-                    if let arm = u.pointee.arm { bindText(h, 17, arm) } else { sqlite3_bind_null(h, 17) }
-                    if let asOf = u.pointee.featuresAsOf { bindTimestamp(h, 18, asOf) } else { sqlite3_bind_null(h, 18) }
-                    if let reasons = u.pointee.reasons { bindText(h, 19, reasons) } else { sqlite3_bind_null(h, 19) }
-                    let rc = sqlite3_step(h)
-                    guard rc == SQLITE_DONE else {
-                        throw StoreError(.queryFailed, "sqlite store: profile upsert failed: \(String(cString: sqlite3_errmsg(db.sqliteConnection)))")
-                    }
+            // Through a pointer each field is read in place: `updates[i].field` called the array's getter,
+            // which copied the whole update (its strings and rolling state retained and released) per
+            // access — 2.5 % of the engine's CPU in the prediction bench (`perf`, 2026-11-30).
+            try updates.forEach { (u) throws(StoreError) in
+                sqlite3_reset(h)
+                bindText(h, 1, u.pointee.profile.customerID)
+                sqlite3_bind_int64(h, 2, Int64(u.pointee.profile.attributes.tenureDays))
+                bindText(h, 3, u.pointee.profile.attributes.plan)
+                sqlite3_bind_double(h, 4, u.pointee.profile.attributes.monthlyCharges)
+                if let score = u.pointee.churnScore { sqlite3_bind_double(h, 5, score) } else { sqlite3_bind_null(h, 5) }
+                if let version = u.pointee.modelVersion { bindText(h, 6, version) } else { sqlite3_bind_null(h, 6) }
+                if let at = u.pointee.scoredAt { bindTimestamp(h, 7, at) } else { sqlite3_bind_null(h, 7) }
+                bindText(h, 8, now)
+                sqlite3_bind_int64(h, 9, Int64(u.pointee.features.pageViews30d))
+                sqlite3_bind_int64(h, 10, Int64(u.pointee.features.pricingViews30d))
+                sqlite3_bind_int64(h, 11, Int64(u.pointee.features.cancelViews30d))
+                sqlite3_bind_int64(h, 12, Int64(u.pointee.features.supportCalls30d))
+                sqlite3_bind_int64(h, 13, Int64(u.pointee.features.complaints30d))
+                sqlite3_bind_double(h, 14, u.pointee.features.daysSinceLastVisit)
+                u.pointee.profile.state.encode(into: &blob)
+                blob.withUnsafeBytes { _ = sqlite3_bind_blob(h, 15, $0.baseAddress, Int32($0.count), sqliteTransient) }
+                if let name = u.pointee.modelName { bindText(h, 16, name) } else { sqlite3_bind_null(h, 16) }
+                if let arm = u.pointee.arm { bindText(h, 17, arm) } else { sqlite3_bind_null(h, 17) }
+                if let asOf = u.pointee.featuresAsOf { bindTimestamp(h, 18, asOf) } else { sqlite3_bind_null(h, 18) }
+                if let reasons = u.pointee.reasons { bindText(h, 19, reasons) } else { sqlite3_bind_null(h, 19) }
+                let rc = sqlite3_step(h)
+                guard rc == SQLITE_DONE else {
+                    throw StoreError(.queryFailed, "sqlite store: profile upsert failed: \(String(cString: sqlite3_errmsg(db.sqliteConnection)))")
                 }
             }
             sqlite3_reset(h)

@@ -170,9 +170,9 @@ public protocol EngineStore: Sendable {
     var groupCommitLimit: GroupCommitLimit { get }
     /// Loads the profiles of these customers in one query (per chunk); unknown ids are absent.
     func loadProfiles(_ ids: [String]) async throws -> [String: Profile]
-    /// Writes profile updates and advances offsets in ONE transaction.
+    /// Writes profile updates (each customer once, in `updates`' order) and advances offsets in ONE transaction.
     /// - Throws: `StoreError.fenced` (nothing written) if an offset's `expected` does not match.
-    func commitProfiles(_ updates: [ProfileUpdate], offsets: [OffsetAdvance], scope: OffsetScope,
+    func commitProfiles(_ updates: ProfileUpdates, offsets: [OffsetAdvance], scope: OffsetScope,
                         outbox: OutboxEntry?, acknowledged: [String]) async throws
     /// The outbox entries of `subscriber` still in the store (committed, not known to be published).
     func pendingOutbox(subscriber: String) async throws -> [OutboxEntry]
@@ -284,9 +284,16 @@ public struct GroupCommitLimit: Sendable, Equatable {
 }
 
 extension EngineStore {
+    /// Commits one batch's updates (a customer may occur more than once: the last wins, as
+    /// ``ProfileUpdate/merging(_:with:)`` says).
+    public func commitProfiles(_ updates: [ProfileUpdate], offsets: [OffsetAdvance], scope: OffsetScope,
+                               outbox: OutboxEntry?, acknowledged: [String]) async throws {
+        try await commitProfiles(ProfileUpdates(updates), offsets: offsets, scope: scope, outbox: outbox, acknowledged: acknowledged)
+    }
+
     /// Commits a batch with nothing to publish.
     public func commitProfiles(_ updates: [ProfileUpdate], offsets: [OffsetAdvance], scope: OffsetScope) async throws {
-        try await commitProfiles(updates, offsets: offsets, scope: scope, outbox: nil, acknowledged: [])
+        try await commitProfiles(ProfileUpdates(updates), offsets: offsets, scope: scope, outbox: nil, acknowledged: [])
     }
 }
 
@@ -353,45 +360,5 @@ public struct AttributeReferences: Sendable, Equatable {
         self.tenureDays = tenureDays
         self.plan = plan
         self.monthlyCharges = monthlyCharges
-    }
-}
-
-extension ProfileUpdate {
-    /// Several updates of one customer folded into one, exactly as one-by-one upserts would leave the row
-    /// (attributes of the first, scores of the last that has one, everything else of the last), in
-    /// first-seen order.
-    public static func mergedKeepingLast(_ updates: [ProfileUpdate]) -> [ProfileUpdate] {
-        // Already one per customer (what the pipeline's writer hands over): returned as it is.
-        var ids = Set<String>(minimumCapacity: updates.count)
-        if updates.allSatisfy({ ids.insert($0.profile.customerID).inserted }) { return updates }
-        return mergedKeepingLast([updates])
-    }
-
-    /// `mergedKeepingLast` of the concatenation of `groups` (consecutive batches), without concatenating them.
-    public static func mergedKeepingLast(_ groups: [[ProfileUpdate]]) -> [ProfileUpdate] {
-        let total = groups.reduce(0) { $0 + $1.count }
-        var index: [String: Int] = [:]
-        index.reserveCapacity(total)
-        var result: [ProfileUpdate] = []
-        result.reserveCapacity(total)
-        for u in groups.joined() {
-            guard let i = index[u.profile.customerID] else {
-                index[u.profile.customerID] = result.count
-                result.append(u)
-                continue
-            }
-            var merged = u
-            merged.profile.attributes = result[i].profile.attributes
-            merged.churnScore = u.churnScore ?? result[i].churnScore
-            merged.modelVersion = u.modelVersion ?? result[i].modelVersion
-            if u.churnScore == nil {
-                merged.modelName = result[i].modelName
-                merged.arm = result[i].arm
-                merged.reasons = result[i].reasons
-            }
-            merged.scoredAt = u.scoredAt ?? result[i].scoredAt
-            result[i] = merged
-        }
-        return result
     }
 }

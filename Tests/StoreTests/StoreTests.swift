@@ -148,6 +148,63 @@ struct StoreTests {
         try await store.close()
     }
 
+    /// Random batches of one customer set: updates scored or not (with names, arms, reasons), each with
+    /// attributes and events of its own. `sorted`: each batch's updates in customer order, each customer at
+    /// most once per batch (what the pipeline's scorer hands the writer); otherwise in any order, with repeats.
+    func randomBatches(seed: UInt64, sorted: Bool) -> [[ProfileUpdate]] {
+        var random = SplitMix64(seed: seed)
+        var profiles: [String: Profile] = [:]
+        return (0..<6).map { b in
+            var ids = (0..<Int.random(in: 5...40, using: &random)).map { _ in "R\(Int.random(in: 0..<60, using: &random))" }
+            if sorted { ids = Array(Set(ids)).sorted() }
+            return ids.map { id in
+                var profile = profiles[id] ?? Profile(customerID: id)
+                profile.attributes = StaticAttributes(tenureDays: Int.random(in: 0...900, using: &random), plan: ["basic", "premium"].randomElement(using: &random)!,
+                                                      monthlyCharges: Double(Int.random(in: 0...9_000, using: &random)) / 100)
+                profile.apply(pageView(id, "2026-02-\(10 + b)T10:\(10 + Int.random(in: 0...49, using: &random)):00Z",
+                                       ["/", "/pricing", "/account/cancel"].randomElement(using: &random)!))
+                profiles[id] = profile
+                let scored = Int.random(in: 0..<4, using: &random) != 0
+                return ProfileUpdate(profile: profile, features: profile.features(), churnScore: scored ? Double.random(in: 0...1, using: &random) : nil,
+                                     modelVersion: scored ? "v-\(b)" : nil, scoredAt: scored ? profile.asOf : nil,
+                                     modelName: scored ? "m\(b % 2)" : nil, arm: scored ? ["champion", "challenger"][b % 2] : nil,
+                                     reasons: scored && b % 3 == 0 ? #"[{"feature":"plan"}]"# : nil)
+            }
+        }
+    }
+
+    @Test("a group of batches, in customer order or not, leaves every row exactly as committing its updates one by one does",
+          arguments: StoreBackends.all)
+    func groupEqualsOneByOne(backend: String) async throws {
+        for (seed, sorted) in [(UInt64(1), true), (2, true), (3, false), (4, false)] {
+            let batches = randomBatches(seed: seed, sorted: sorted)
+            let (oneByOne, _) = try await StoreBackends.make(backend)
+            let (grouped, _) = try await StoreBackends.make(backend)
+            let scope = Self.freshScope()
+            var next: Int64 = 0
+            for u in batches.joined() {
+                try await oneByOne.commitProfiles([u], offsets: [OffsetAdvance(partition: 0, expected: next == 0 ? nil : next, next: next + 1)], scope: scope)
+                next += 1
+            }
+            let group = ProfileUpdates(runs: batches)
+            try await grouped.commitProfiles(group, offsets: [OffsetAdvance(partition: 0, expected: nil, next: next)], scope: scope, outbox: nil, acknowledged: [])
+            let ids = Array(Set(batches.joined().map(\.profile.customerID))).sorted()
+            #expect(group.count == ids.count)
+            var order: [String] = []
+            group.forEach { order.append($0.pointee.profile.customerID) }
+            #expect(order == ids, "each customer once, in ascending order (seed \(seed))")
+            func rows(_ store: any EngineStore) async throws -> [ProfileRow] {
+                try await store.profileRows(ids).map { var r = $0; r.updated_at = nil; return r }.sorted { $0.customer_id < $1.customer_id }
+            }
+            let expected = try await rows(oneByOne)
+            #expect(expected.count == ids.count)
+            #expect(try await rows(grouped) == expected, "seed \(seed), \(sorted ? "sorted" : "unsorted") batches")
+            #expect(try await grouped.loadProfiles(ids) == oneByOne.loadProfiles(ids))
+            try await oneByOne.close()
+            try await grouped.close()
+        }
+    }
+
     @Test("bulk read returns exactly the known profiles with their state", arguments: StoreBackends.all)
     func bulkRead(backend: String) async throws {
         let (store, _) = try await StoreBackends.make(backend)
