@@ -17,6 +17,9 @@ public enum Timestamp {
     public static let millisPerDay: Int64 = 86_400_000
     /// Milliseconds in one minute.
     public static let millisPerMinute: Int64 = 60_000
+    /// Every time `parse` can return: 0000-01-01T00:00:00+23:59 to 9999-12-31T23:59:59.999-23:59 (a day
+    /// either side of the four-digit years, for the offsets). Differences of two such times never overflow.
+    public static let parseableRange: ClosedRange<Int64> = (-62_167_219_200_000 - millisPerDay)...(253_402_300_799_999 + millisPerDay)
 
     /// The wall clock in milliseconds since the epoch (a coarse clock: a few ns per call).
     public static func nowMillis() -> Int64 {

@@ -89,17 +89,21 @@ extension RollingState {
         if flags & 1 == 0 {
             guard flags == 0 else { throw .invalidValue }
         } else {
+            // Event times only (what `Timestamp.parse` can return): the features subtract them from one another
+            // and from as-of times, which would overflow (and trap) for a stored time near Int64's ends.
             let newest = Varint.unzigzag(try reader.varint())
+            guard Timestamp.parseableRange.contains(newest) else { throw .invalidValue }
             self.newest = newest
+            let oldest = UInt64(newest - Timestamp.parseableRange.lowerBound)
             if flags & 2 != 0 {
                 let delta = try reader.varint()
-                guard delta <= UInt64(Int64.max) else { throw .invalidValue }
-                latestPageView = newest &- Int64(delta)
+                guard delta <= oldest else { throw .invalidValue }
+                latestPageView = newest - Int64(delta)
             }
             if flags & 4 != 0 {
                 let delta = try reader.varint()
-                guard delta > 0, delta <= UInt64(Int64.max) else { throw .invalidValue }
-                previousPageView = newest &- Int64(delta)
+                guard delta > 0, delta <= oldest else { throw .invalidValue }
+                previousPageView = newest - Int64(delta)
             }
             // Invariant: the latest page view is the newest event or the previous page view.
             if let latest = latestPageView, latest != newest, latest != previousPageView { throw .invalidValue }

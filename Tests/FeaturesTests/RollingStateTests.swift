@@ -1,5 +1,5 @@
 import Events
-import Features
+@testable import Features
 import Testing
 
 /// Epoch ms of a UTC date-time.
@@ -152,12 +152,57 @@ struct RollingStateTests {
         for cut in 1..<blob.count {
             #expect(throws: RollingStateDecodingError.self) { try RollingState(decoding: blob.prefix(cut)) }
         }
-        // Random corruption never crashes: either an error or some consistent state.
+        // Random corruption never crashes: either an error or some consistent state, whose features can be
+        // computed and which takes further events.
         var generator = SystemRandomNumberGenerator()
+        let now = ms("2026-11-30T12:00:00Z")
         for _ in 0..<2_000 {
             var corrupt = blob
             corrupt[Int.random(in: 1..<corrupt.count, using: &generator)] = UInt8.random(in: 0...255, using: &generator)
-            if let decoded = try? RollingState(decoding: corrupt) { _ = decoded.counters }
+            if var decoded = try? RollingState(decoding: corrupt) { exercise(&decoded, now: now) }
         }
+    }
+
+    /// Everything the engine does with a loaded state: features as of its newest event and as of now, and a
+    /// new event.
+    func exercise(_ state: inout RollingState, now: Int64) {
+        _ = state.counters
+        _ = state.daysSinceLastVisit
+        _ = state.counters(asOf: now)
+        _ = state.daysSinceLastVisit(asOf: now)
+        state.apply(kind: .pageView, page: "/", timestamp: now)
+        _ = state.daysSinceLastVisit
+    }
+
+    @Test("a stored state with times no event can have is rejected (its features would overflow and trap)")
+    func implausibleTimes() throws {
+        let now = ms("2026-11-30T12:00:00Z")
+        // newest = Int64.min (zig-zag of all ones), the latest page view the same, no buckets.
+        let minimum: [UInt8] = [1, 3, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0x01, 0, 0]
+        #expect(throws: RollingStateDecodingError.invalidValue) { try RollingState(decoding: minimum) }
+        // Each time at and just beyond the ends of what the event decoder accepts, newest or page views.
+        func blob(newest: Int64, latestDelta: UInt64? = nil, previousDelta: UInt64? = nil) -> [UInt8] {
+            var out: [UInt8] = [1, 1 | (latestDelta == nil ? 0 : 2) | (previousDelta == nil ? 0 : 4)]
+            Varint.put(Varint.zigzag(newest), into: &out)
+            if let latestDelta { Varint.put(latestDelta, into: &out) }
+            if let previousDelta { Varint.put(previousDelta, into: &out) }
+            out.append(0)
+            return out
+        }
+        let range = Timestamp.parseableRange
+        for newest in [range.lowerBound, range.upperBound, 0, now] {
+            var state = try RollingState(decoding: blob(newest: newest, latestDelta: 0))
+            exercise(&state, now: now)
+        }
+        #expect(throws: RollingStateDecodingError.invalidValue) { try RollingState(decoding: blob(newest: range.upperBound + 1)) }
+        #expect(throws: RollingStateDecodingError.invalidValue) { try RollingState(decoding: blob(newest: range.lowerBound - 1)) }
+        #expect(throws: RollingStateDecodingError.invalidValue) { try RollingState(decoding: blob(newest: Int64.max, latestDelta: 0)) }
+        let span = UInt64(range.upperBound - range.lowerBound)
+        var widest = try RollingState(decoding: blob(newest: range.upperBound, latestDelta: span, previousDelta: span))
+        exercise(&widest, now: now)
+        #expect(throws: RollingStateDecodingError.invalidValue) {
+            try RollingState(decoding: blob(newest: range.upperBound, latestDelta: span + 1, previousDelta: span + 1))
+        }
+        #expect(throws: RollingStateDecodingError.invalidValue) { try RollingState(decoding: blob(newest: 0, latestDelta: UInt64(Int64.max))) }
     }
 }
