@@ -143,7 +143,8 @@ public final class ModelStats: Sendable {
             for p in probabilities[m] where !p.isNaN {
                 f.scored += 1
                 f.sum += p
-                f.histogram[min(9, max(0, Int(p * 10)))] += 1
+                // Clamped before the conversion: a regression member's value can be any finite number.
+                f.histogram[Int(min(9, max(0, p * 10)))] += 1
             }
             f.served = served.reduce(0) { $0 + ($1 == m ? 1 : 0) }
             batch.append((member.name, f))

@@ -181,10 +181,15 @@ public final class CompiledModel: Sendable {
     }
 
     /// The reported prediction of the row loaded in `ctx`.
+    /// - Throws: also when a predicted value is not finite (e.g. `exp` normalisation of a large sum): no
+    ///   score, message or stored column can carry it.
     @inline(__always) private func prediction(_ ctx: RowContext) throws(ScoringError) -> Double {
         let p = try ctx.evaluate(program.root)
         switch p.status {
         case 1:
+            guard p.value.isFinite else {
+                throw ScoringError(kind: .evaluation, field: nil, reason: "the model's predicted value is not finite (\(p.value))")
+            }
             return p.value
         case 2:
             return ctx.probs[program.root.header.probOffset + program.reportedCategory]

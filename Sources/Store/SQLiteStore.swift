@@ -304,8 +304,8 @@ public final class SQLiteStore: EngineStore {
             let rows = try Row.fetchAll(db, sql: "SELECT \(SchemaMigrations.profileColumns), rolling_state FROM profiles WHERE customer_id > ? ORDER BY customer_id LIMIT ?",
                                         arguments: [after ?? "", limit])
             return try rows.map { r in
-                let row = Self.profileRow(r)
-                let blob: Data? = r["rolling_state"]
+                let row = try Self.profileRow(r)
+                let blob: Data? = try Self.column(r, "rolling_state", of: "profiles")
                 let state = try blob.map { try RollingState(decoding: $0) } ?? RollingState()
                 let attributes = StaticAttributes(tenureDays: row.tenure_days, plan: row.plan, monthlyCharges: row.monthly_charges)
                 return StoredProfileRow(row: row, profile: Profile(customerID: row.customer_id, attributes: attributes, state: state))
@@ -355,20 +355,35 @@ public final class SQLiteStore: EngineStore {
         }
     }
 
-    static func profileRow(_ row: Row) -> ProfileRow {
-        ProfileRow(customer_id: row["customer_id"], tenure_days: row["tenure_days"], plan: row["plan"],
-                   monthly_charges: row["monthly_charges"], churn_score: row["churn_score"], model_version: row["model_version"],
-                   scored_at: row["scored_at"], updated_at: row["updated_at"], page_views_30d: row["page_views_30d"],
-                   pricing_views_30d: row["pricing_views_30d"], cancel_views_30d: row["cancel_views_30d"],
-                   support_calls_30d: row["support_calls_30d"], complaints_30d: row["complaints_30d"],
-                   days_since_last_visit: row["days_since_last_visit"], model_name: row["model_name"], arm: row["arm"],
-                   features_as_of: row["features_as_of"], reasons: row["reasons"])
+    /// A `profiles` row. Each column is decoded with an error that names it (never its value): a value of
+    /// another type — text written into a number column by hand or by another program, which SQLite's type
+    /// affinity lets through — made GRDB's subscript trap (`try!`), and a single such row crashed the engine
+    /// on `GET /profiles/{id}`, the dashboard's top risks and every rescore.
+    static func profileRow(_ row: Row) throws -> ProfileRow {
+        func column<T: DatabaseValueConvertible>(_ name: String) throws -> T { try Self.column(row, name, of: "profiles") }
+        return ProfileRow(customer_id: try column("customer_id"), tenure_days: try column("tenure_days"), plan: try column("plan"),
+                          monthly_charges: try column("monthly_charges"), churn_score: try column("churn_score"),
+                          model_version: try column("model_version"), scored_at: try column("scored_at"), updated_at: try column("updated_at"),
+                          page_views_30d: try column("page_views_30d"), pricing_views_30d: try column("pricing_views_30d"),
+                          cancel_views_30d: try column("cancel_views_30d"), support_calls_30d: try column("support_calls_30d"),
+                          complaints_30d: try column("complaints_30d"), days_since_last_visit: try column("days_since_last_visit"),
+                          model_name: try column("model_name"), arm: try column("arm"), features_as_of: try column("features_as_of"),
+                          reasons: try column("reasons"))
+    }
+
+    /// Column `name` of a `table` row as `T`, or an error naming the table and column (see `profileRow`).
+    static func column<T: DatabaseValueConvertible>(_ row: Row, _ name: String, of table: String) throws -> T {
+        do {
+            return try row.decode(forColumn: name)
+        } catch {
+            throw StoreError(.queryFailed, "a row of \(table) holds a value in \(name) that is not \(T.self) (written outside the engine?); correct or delete that row")
+        }
     }
 
     public func pageCounts(top: Int) async throws -> [(page: String, count: Int)] {
         let rows = try await read("read page counts") { db in
             try Row.fetchAll(db, sql: "SELECT page, count FROM page_counts ORDER BY count DESC, page ASC LIMIT ?", arguments: [top])
-                .map { PageCount(page: $0[0], count: $0[1]) }
+                .map { PageCount(page: try Self.column($0, "page", of: "page_counts"), count: try Self.column($0, "count", of: "page_counts")) }
         }
         return rows.map { ($0.page, $0.count) }
     }
@@ -376,7 +391,9 @@ public final class SQLiteStore: EngineStore {
     public func typeCounts() async throws -> [String: Int] {
         try await read("read type counts") { db in
             var result: [String: Int] = [:]
-            for row in try Row.fetchAll(db, sql: "SELECT type, count FROM type_counts") { result[row[0]] = row[1] }
+            for row in try Row.fetchAll(db, sql: "SELECT type, count FROM type_counts") {
+                result[try Self.column(row, "type", of: "type_counts")] = try Self.column(row, "count", of: "type_counts") as Int
+            }
             return result
         }
     }
@@ -393,7 +410,9 @@ public final class SQLiteStore: EngineStore {
                 args.append(upper)
             }
             sql += " ORDER BY minute ASC"
-            return try Row.fetchAll(db, sql: sql, arguments: StatementArguments(args)).map { MinuteCount(minute: $0[0], count: $0[1]) }
+            return try Row.fetchAll(db, sql: sql, arguments: StatementArguments(args)).map {
+                MinuteCount(minute: try Self.column($0, "minute", of: "minute_counts"), count: try Self.column($0, "count", of: "minute_counts"))
+            }
         }
         return rows.compactMap { row in Timestamp.parse(row.minute).map { ($0, row.count) } }
     }

@@ -70,6 +70,27 @@ struct HostileModelTests {
         #expect(error.description.contains("not finite"), "\(error)")
     }
 
+    @Test("a predicted value that overflows to infinity is a scoring error, not a score; a huge finite one is a score")
+    func overflowingPrediction() throws {
+        let regression = """
+            <RegressionModel functionName="regression"><MiningSchema><MiningField name="x"/><MiningField name="y" usageType="target"/></MiningSchema>
+            <RegressionTable intercept="0"><NumericPredictor name="x" coefficient="1e300"/></RegressionTable></RegressionModel>
+            """
+        let model = try Fixture.model(fields + regression)
+        #expect(try model.score(["x": .number(1)]) == 1e300)
+        do {
+            let p = try model.score(["x": .number(1e10)])
+            Issue.record("expected a scoring error, got \(p)")
+        } catch {
+            let scoring = error as? ScoringError
+            #expect(scoring?.kind == .evaluation && scoring?.reason.contains("not finite") == true, "\(error)")
+        }
+        var results: [Double] = []
+        var failed: [Int] = []
+        model.scoreBatch(count: 3, into: &results, value: { row, _ in .number([1, -1e10, 2][row]) }) { row, _ in failed.append(row) }
+        #expect(results.count == 3 && results[0] == 1e300 && results[1].isNaN && results[2] == 2e300 && failed == [1])
+    }
+
     @Test("inputs that crash Foundation's XMLParser on Linux are refused before it sees them (found by fuzzing)",
           arguments: [
             ("<?x?><PMML/>", "processing instructions"),  // empty processing instruction: strlen(NULL)

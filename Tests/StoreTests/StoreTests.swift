@@ -205,6 +205,42 @@ struct StoreTests {
         }
     }
 
+    @Test("SQLite: a row holding a value of another type (written outside the engine) fails its read with an error naming the column, not a trap")
+    func wrongTypedValues() async throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("streamscore-typed-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let path = dir.appendingPathComponent("s.db").path
+        let store = try SQLiteStore(path: path)
+        let scope = Self.freshScope()
+        try await store.commitProfiles([update("A", events: [pageView("A", "2026-02-01T10:00:00Z")], score: 0.9),
+                                        update("B", events: [pageView("B", "2026-02-01T10:00:00Z")], score: 0.1)],
+                                       offsets: [OffsetAdvance(partition: 0, expected: nil, next: 1)], scope: scope)
+        var counts = CounterDelta()
+        counts.add(pageView("A", "2026-02-01T10:00:00Z", "/pricing"))
+        try await store.commitCounters(counts, offsets: [], scope: OffsetScope(subscriber: "counter", topic: "page-views"))
+        // What a CRM's hand-written UPDATE can leave: SQLite keeps text that does not look like a number as text.
+        let sql = "UPDATE profiles SET monthly_charges = 'n/a-secret' WHERE customer_id = 'A'; UPDATE page_counts SET count = 'many'"
+        #expect(try runTool("/usr/bin/sqlite3", [path, sql]).status == 0)
+        func expectColumnError(_ column: String, _ read: () async throws -> Void) async {
+            do {
+                try await read()
+                Issue.record("expected an error naming \(column)")
+            } catch {
+                #expect("\(error)".contains(column) && !"\(error)".contains("secret") && !"\(error)".contains("many"), "\(error)")
+            }
+        }
+        await expectColumnError("monthly_charges") { _ = try await store.profileRow("A") }
+        await expectColumnError("monthly_charges") { _ = try await store.profileRows(["B", "A"]) }
+        await expectColumnError("monthly_charges") { _ = try await store.topRisk(limit: 10) }
+        await expectColumnError("monthly_charges") { _ = try await store.profilePage(after: nil, limit: 10) }
+        await expectColumnError("count") { _ = try await store.pageCounts(top: 10) }
+        // The other rows read as before.
+        #expect(try await store.profileRow("B")?.churn_score == 0.1)
+        #expect(try await store.typeCounts() == ["page_view": 1])
+        try await store.close()
+    }
+
     @Test("bulk read returns exactly the known profiles with their state", arguments: StoreBackends.all)
     func bulkRead(backend: String) async throws {
         let (store, _) = try await StoreBackends.make(backend)
