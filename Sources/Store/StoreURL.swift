@@ -50,9 +50,14 @@ public enum StoreURL: Sendable, Equatable, CustomStringConvertible {
     /// The URL text with the password, and any query (which may hold one: `?password=`), replaced by `***`.
     static func redacted(_ text: String) -> String {
         var result = text
-        if let at = text.lastIndex(of: "@"), let scheme = text.range(of: "://"),
-           let colon = text[scheme.upperBound..<at].firstIndex(of: ":") {
-            result = String(text[..<text.index(after: colon)]) + "***" + String(text[at...])
+        if let at = text.lastIndex(of: "@") {
+            let userStart = text.range(of: "://")?.upperBound ?? text.startIndex
+            if at < userStart {
+                // No URL (an `@` before the `://`, e.g. `u:pw@h://x`): everything before the `@` may be secret.
+                result = "***" + String(text[at...])
+            } else if let colon = text[userStart..<at].firstIndex(of: ":") {
+                result = String(text[..<text.index(after: colon)]) + "***" + String(text[at...])
+            }
         }
         if let query = result.firstIndex(of: "?") { result = String(result[..<query]) + "?***" }
         return result

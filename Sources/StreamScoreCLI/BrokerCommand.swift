@@ -20,8 +20,8 @@ struct BrokerCommand: AsyncParsableCommand {
     var topic = "page-views"
 
     func validate() throws {
-        guard brokersCount >= 1 else { throw ValidationError("--brokers-count must be at least 1") }
-        guard partitions >= 1 else { throw ValidationError("--partitions must be at least 1") }
+        try requireFlag("--brokers-count", brokersCount, in: 1...100)
+        try requireFlag("--partitions", partitions, in: partitionRange)
     }
 
     func run() async throws {

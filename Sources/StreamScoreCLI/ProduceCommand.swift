@@ -44,7 +44,7 @@ struct ProduceCommand: AsyncParsableCommand {
     func validate() throws {
         guard (file == nil) != (synthetic == nil) else { throw ValidationError("give exactly one of --file or --synthetic") }
         if let synthetic, synthetic < 0 { throw ValidationError("--synthetic must be ≥ 0") }
-        if let rate, rate <= 0 { throw ValidationError("--rate must be > 0") }
+        if let rate { try requireFlag("--rate", rate, in: rateRange, "events/s") }
         guard customers >= 1 else { throw ValidationError("--customers must be ≥ 1") }
         if let zipf {
             guard synthetic != nil else { throw ValidationError("--zipf applies to --synthetic only") }

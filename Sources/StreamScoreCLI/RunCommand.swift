@@ -147,6 +147,22 @@ struct RunCommand: AsyncParsableCommand {
         }
         guard (tlsCert == nil) == (tlsKey == nil) else { throw ValidationError("--tls-cert and --tls-key go together") }
         guard maxBufferedMiB >= 1 else { throw ValidationError("--max-buffered-mib must be ≥ 1") }
+        // Upper ends too: each value goes into arithmetic or a conversion that traps when it overflows.
+        try requireFlag("--batch-size", batchSize, in: 1...10_000_000)
+        try requireFlag("--counter-batch-size", counterBatchSize, in: 1...10_000_000)
+        try requireFlag("--batch-linger-ms", batchLingerMs, in: 0...60_000)
+        try requireFlag("--partitions", partitions, in: partitionRange)
+        try requireFlag("--reasons", reasons, in: 0...100)
+        try requireFlag("--rescore-rate", rescoreRate, in: rateRange, "profiles/s")
+        try requireFlag("--demo-rate", demoRate, in: rateRange, "events/s")
+        if let minuteRetentionHours { try requireFlag("--minute-retention-hours", minuteRetentionHours, in: 1...876_000) }
+        try requireFlag("--shutdown-timeout", shutdownTimeout, in: 1...86_400, "s")
+        try requireFlag("--http-idle-timeout", httpIdleTimeout, in: 1...86_400, "s")
+        try requireFlag("--http-read-timeout", httpReadTimeout, in: 1...86_400, "s")
+        try requireFlag("--http-max-connections", httpMaxConnections, in: 1...1_000_000)
+        try requireFlag("--max-score-body-kib", maxScoreBodyKiB, in: 1...1_048_576)
+        try requireFlag("--max-inflight-scores", maxInflightScores, in: 1...1_000_000)
+        try requireFlag("--max-buffered-mib", maxBufferedMiB, in: 1...1_048_576)
     }
 
     func run() async throws {

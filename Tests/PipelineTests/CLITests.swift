@@ -47,19 +47,25 @@ struct CLITests {
         #expect(text.contains("monthly_charges"))
     }
 
+    /// Runs `streamscore ARGS` to its end: whether it exited (not killed by a signal), its status, its stderr.
+    static func streamscore(_ args: [String]) throws -> (exited: Bool, status: Int32, stderr: String) {
+        let process = Process()
+        process.executableURL = Shared.streamscore
+        process.arguments = args
+        let err = Pipe()
+        process.standardError = err
+        process.standardOutput = FileHandle.nullDevice
+        try process.run()
+        let text = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        return (process.terminationReason == .exit, process.terminationStatus, text)
+    }
+
     @Test("streamscore run: an unreadable model, a bad store URL, an unknown Kafka property each fail start-up with one line")
     func startupErrors() throws {
         func run(_ args: [String]) throws -> (Int32, String) {
-            let process = Process()
-            process.executableURL = Shared.streamscore
-            process.arguments = ["run", "--http", "127.0.0.1:0"] + args
-            let err = Pipe()
-            process.standardError = err
-            process.standardOutput = FileHandle.nullDevice
-            try process.run()
-            let text = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-            process.waitUntilExit()
-            return (process.terminationStatus, text)
+            let result = try Self.streamscore(["run", "--http", "127.0.0.1:0"] + args)
+            return (result.status, result.stderr)
         }
         let dir = try Shared.tempDir("startup")
         let (s1, e1) = try run(["--model", "/nonexistent/model.pmml", "--store", "sqlite:\(dir.path)/a.db"])
@@ -70,6 +76,35 @@ struct CLITests {
         #expect(s3 != 0 && e3.contains("no.such.property"))
         let (s4, e4) = try run(["--store", "sqlite:\(dir.path)/c.db", "--brokers", "127.0.0.1:1"])
         #expect(s4 != 0 && e4.contains("127.0.0.1:1"))
+    }
+
+    @Test("numeric flags outside their range (nan, inf, 1e-300, overflowing sizes) fail with a line naming the flag, never a trap",
+          arguments: [
+            ["produce", "--brokers", "127.0.0.1:1", "--synthetic", "10", "--rate", "nan"],
+            ["produce", "--brokers", "127.0.0.1:1", "--synthetic", "10", "--rate", "inf"],
+            ["produce", "--brokers", "127.0.0.1:1", "--synthetic", "10", "--rate", "1e-300"],
+            ["run", "--demo-rate", "inf"],
+            ["run", "--rescore-rate", "1e-300"],
+            ["run", "--minute-retention-hours", "3000000000000"],
+            ["run", "--http-read-timeout", "10000000000"],
+            ["run", "--http-max-connections", "9223372036854775000"],
+            ["run", "--counter-batch-size", "9223372036854775000"],
+            ["run", "--partitions", "3000000000"],
+            ["broker", "--partitions", "3000000000"],
+            ["broker", "--brokers-count", "3000000000"],
+          ])
+    func flagRanges(_ args: [String]) throws {
+        let (exited, status, text) = try Self.streamscore(args)
+        #expect(exited && status != 0, "\(args): \(text)")
+        #expect(text.contains("\(args[args.count - 2]) must be between"), "\(args): \(text)")
+    }
+
+    @Test("rescore --rate outside its range fails with one line naming the flag")
+    func rescoreRate() throws {
+        let dir = try Shared.tempDir("rescore-rate")
+        let (exited, status, text) = try Self.streamscore(["rescore", "--store", "sqlite:\(dir.path)/s.db", "--model", Shared.model("logreg.pmml").path,
+                                                           "--rate", "1e-300"])
+        #expect(exited && status != 0 && text.contains("--rate must be between") && text.split(separator: "\n").count == 1, "\(text)")
     }
 
     @Test("hot reload: a new model file is picked up (file watch and SIGHUP); a broken one leaves the old model serving")

@@ -366,6 +366,11 @@ struct StoreTests {
         let error = #expect(throws: StoreError.self) { try StoreURL(parsing: "mysql://u:pw@h/db") }
         #expect(error?.description.contains("mysql://u:***@h/db") == true)
         #expect(throws: StoreError.self) { try StoreURL(parsing: "sqlite:") }
+        // An `@` before the `://` (this sliced a reversed range and trapped), and a password without a scheme.
+        for text in ["x@y://z", "u:pw@h://db", "u:pw@h"] {
+            let error = #expect(throws: StoreError.self) { try StoreURL(parsing: text) }
+            #expect(error?.kind == .badURL && error?.description.contains("pw") == false, "\(String(describing: error))")
+        }
     }
 
     @Test("a store at an unusable path fails with a message naming it")
