@@ -285,9 +285,9 @@ public final class PredictionSubscriber: Service, Sendable {
                 // Its input is a rendezvous channel, which needs no closing.
                 try await self.stage(from: nil as BoundedQueue<EnrichedBatch>?, feeding: toCommitter) {
                     for try await var batch in toScorer {
-                        // In customer order, here beside the enricher and the writer: the writer's group of
-                        // batches is then a merge of sorted runs, in the order the store writes (`ProfileUpdates`).
-                        batch.updates.sort { $0.profile.customerID < $1.profile.customerID }
+                        // The batch's customer order, here beside the enricher and the writer: the writer's
+                        // group is then a merge of sorted runs, in the order the store writes (`ProfileUpdates`).
+                        batch.customerOrder = ProfileUpdates.customerOrder(batch.updates)
                         // The population's references for reasons (read at most once a minute; without them the
                         // contract's fallbacks apply).
                         let population = self.reasons > 0 ? try? await self.references.current() : nil

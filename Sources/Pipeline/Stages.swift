@@ -29,6 +29,9 @@ struct EnrichedBatch: Sendable {
     /// update (NaN where that model could not score it).
     var scoredBy: ModelSet?
     var probabilities: [[Double]] = []
+    /// The positions of `updates` in customer order (`ProfileUpdates.customerOrder`), set beside the writer
+    /// by the scorer stage; empty: the writer sorts.
+    var customerOrder: [ProfileUpdates.Position] = []
 
     init(filtered: FilteredBatch, updates: [ProfileUpdate]) {
         self.filtered = filtered
@@ -475,9 +478,8 @@ final class ProfileWriter: Sendable {
     ///   one that was dropped): every batch of the group is dropped.
     func commit(_ batches: [EnrichedBatch]) async throws -> CommittedBatch? {
         let started = ContinuousClock.now
-        // Each customer once, read in place from the batches (their updates are in customer order: the scorer
-        // sorts them, so the group's plan is a merge).
-        let updates = ProfileUpdates(runs: batches.map(\.updates))
+        // Each customer once, read in place from the batches: a merge of the batches in customer order.
+        let updates = ProfileUpdates(runs: batches.map(\.updates), orders: batches.map(\.customerOrder))
         // Every scored customer has a churn-scores message to publish (a merged update has a score when any
         // of the batches scored its customer).
         let customers = updates.scoredCustomerIDs

@@ -173,6 +173,43 @@ struct StoreTests {
         }
     }
 
+    @Test("a group's plan: each id once, in UTF-8 byte order (the stores' key order), canonically equal but different ids kept apart")
+    func planOrder() {
+        // Byte order: "Z" 5A < "a" 61 < "e\u{301}" 65 CC 81 < "ä" C3 A4 < "é" C3 A9; Swift's String order differs (it
+        // treats "é" and "e\u{301}" as equal), SQLite's BINARY and PostgreSQL's "C" collations do not.
+        let runs = [[update("é", score: 0.1), update("a", score: 0.2), update("customer-000000002"), update("customer-000000001")],
+                    [update("e\u{301}", score: 0.3), update("Z"), update("ä"), update("a", score: nil), update("customer-000000001", score: 0.4)]]
+        let expected = ["Z", "a", "customer-000000001", "customer-000000002", "e\u{301}", "ä", "é"]
+        for orders in [[], runs.map(ProfileUpdates.customerOrder)] {
+            let plan = ProfileUpdates(runs: runs, orders: orders)
+            var ids: [[UInt8]] = [], scores: [Double?] = []
+            plan.forEach { ids.append(Array($0.pointee.profile.customerID.utf8)); scores.append($0.pointee.churnScore) }
+            #expect(ids == expected.map { Array($0.utf8) })
+            #expect(scores == [nil, 0.2, 0.4, nil, 0.3, nil, 0.1], "a's later unscored update keeps its score")
+            #expect(plan.scoredCustomerIDs.map { Array($0.utf8) } == ["a", "customer-000000001", "e\u{301}", "é"].map { Array($0.utf8) })
+        }
+        #expect(ProfileUpdates.customerOrder(runs[1]).map(\.index) == [1, 3, 4, 0, 2])
+    }
+
+    @Test("a group's plan orders any ids as their UTF-8 bytes do, however long and whatever their first 8 bytes share (oracle: byte-wise sort)")
+    func planOrderOfAnyIDs() {
+        var random = SplitMix64(seed: 7)
+        let pieces = ["A", "B", "\u{0}", "é", "ABCDEFGH"]
+        for _ in 0..<20 {
+            let runs = (0..<Int.random(in: 1...5, using: &random)).map { _ in
+                (0..<Int.random(in: 0...30, using: &random)).map { _ in
+                    update((0..<Int.random(in: 0...6, using: &random)).map { _ in pieces.randomElement(using: &random)! }.joined())
+                }
+            }
+            let expected = Set(runs.joined().map { Array($0.profile.customerID.utf8) }).sorted { $0.lexicographicallyPrecedes($1) }
+            for orders in [[], runs.map(ProfileUpdates.customerOrder)] {
+                var ids: [[UInt8]] = []
+                ProfileUpdates(runs: runs, orders: orders).forEach { ids.append(Array($0.pointee.profile.customerID.utf8)) }
+                #expect(ids == expected)
+            }
+        }
+    }
+
     @Test("a group of batches, in customer order or not, leaves every row exactly as committing its updates one by one does",
           arguments: StoreBackends.all)
     func groupEqualsOneByOne(backend: String) async throws {
