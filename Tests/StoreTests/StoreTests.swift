@@ -244,8 +244,7 @@ struct StoreTests {
 
     @Test("SQLite: a row holding a value of another type (written outside the engine) fails its read with an error naming the column, not a trap")
     func wrongTypedValues() async throws {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("streamscore-typed-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        let dir = try Shared.tempDir("streamscore-typed")
         defer { try? FileManager.default.removeItem(at: dir) }
         let path = dir.appendingPathComponent("s.db").path
         let store = try SQLiteStore(path: path)
