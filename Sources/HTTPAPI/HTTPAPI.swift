@@ -132,7 +132,7 @@ public enum HTTPAPI {
         // CONTRACT §6: the stored profile scored as of a time, writing nothing.
         api.get("/score/:customer_id") { request, context -> Response in
             let id = try customerID(context)
-            guard let profile = try await engine.store.loadProfiles([id])[id] else {
+            guard let profile = try await engine.store.loadProfiles([id])[CustomerID(id)] else {
                 throw HTTPError(.notFound, message: "no profile for customer_id \(id)")
             }
             let asOf = try timeParameter(request, "as_of") ?? Timestamp.nowMillis()
@@ -151,7 +151,7 @@ public enum HTTPAPI {
                 let folded: Profile
                 do {
                     elements = try PostedEvents.elements(Array(buffer: body))
-                    let stored = try await engine.store.loadProfiles([id])[id] ?? Profile(customerID: id)
+                    let stored = try await engine.store.loadProfiles([id])[CustomerID(id)] ?? Profile(customerID: id)
                     folded = try PostedEvents.fold(elements, into: stored, customerID: id)
                 } catch let error as PostedEventsError {
                     throw HTTPError(.badRequest, message: error.message)

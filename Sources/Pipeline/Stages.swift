@@ -223,7 +223,8 @@ actor ProfileEnricher {
             ProfileUpdate(profile: profile, features: profile.features(), churnScore: nil, modelVersion: nil, scoredAt: profile.asOf)
         }
     }
-    private var cache: [String: Entry] = [:]
+    /// By the id's bytes (`CustomerID`), not by `String`'s canonical equivalence.
+    private var cache: [CustomerID: Entry] = [:]
     private let store: any EngineStore
     private let status: SubscriberStatus
     private let capacity: Int
@@ -259,14 +260,15 @@ actor ProfileEnricher {
         // entries: then each event is looked up again. Events are read in place (iterating them copied
         // each one: its strings retained and released).
         var missing: [String] = []
-        var wanted = Set<String>()
-        var positions: [Dictionary<String, Entry>.Index?] = []
+        var wanted = Set<CustomerID>()
+        var positions: [Dictionary<CustomerID, Entry>.Index?] = []
         positions.reserveCapacity(batch.relevant.count)
         batch.relevant.withUnsafeBufferPointer { events in
             for i in events.indices {
-                let position = cache.index(forKey: events[i].customerID)
+                let id = CustomerID(events[i].customerID)
+                let position = cache.index(forKey: id)
                 positions.append(position)
-                if position == nil && wanted.insert(events[i].customerID).inserted { missing.append(events[i].customerID) }
+                if position == nil && wanted.insert(id).inserted { missing.append(events[i].customerID) }
             }
         }
         if !missing.isEmpty {
@@ -277,13 +279,14 @@ actor ProfileEnricher {
             }
             for id in missing {
                 // Not yet touched by this batch (see below); set to it by the first event applied.
-                cache[id] = Entry(profile: loaded[id] ?? Profile(customerID: id), lastSequence: batch.sequence - 1)
+                let key = CustomerID(id)
+                cache[key] = Entry(profile: loaded[key] ?? Profile(customerID: id), lastSequence: batch.sequence - 1)
             }
-            positions = batch.relevant.map { cache.index(forKey: $0.customerID) }
+            positions = batch.relevant.map { cache.index(forKey: CustomerID($0.customerID)) }
         }
         // Apply in arrival order; remember each touched customer once, in first-touch order (an entry
         // last changed by an earlier batch is this batch's first touch).
-        var touched: [Dictionary<String, Entry>.Index] = []
+        var touched: [Dictionary<CustomerID, Entry>.Index] = []
         batch.relevant.withUnsafeBufferPointer { events in
             for i in events.indices {
                 guard let position = positions[i] else { continue }
@@ -301,7 +304,7 @@ actor ProfileEnricher {
 
     /// Drops customers from the cache (their static attributes changed in the store).
     func forget(_ ids: [String]) {
-        for id in ids { cache.removeValue(forKey: id) }
+        for id in ids { cache.removeValue(forKey: CustomerID(id)) }
     }
 
     /// Evicts profiles whose last change is committed, until the cache is back under 90% of capacity.
@@ -309,7 +312,7 @@ actor ProfileEnricher {
         guard cache.count > capacity else { return }
         let committed = committedSequence.load(ordering: .acquiring)
         let target = capacity * 9 / 10
-        var victims: [String] = []
+        var victims: [CustomerID] = []
         for (id, entry) in cache where entry.lastSequence <= committed {
             victims.append(id)
             if cache.count - victims.count <= target { break }
@@ -563,8 +566,8 @@ final class ProfileWriter: Sendable {
                 for pending in published.pending { _ = try await pending.delivered() }
             } catch {
                 let superseded = newestScores.superseded(in: published.scores)
-                var seen = Set<String>()
-                let ids = published.scores.flatMap(\.customers).filter { !superseded.contains($0) && seen.insert($0).inserted }
+                var seen = Set<CustomerID>()
+                let ids = published.scores.flatMap(\.customers).filter { !superseded.contains(CustomerID($0)) && seen.insert(CustomerID($0)).inserted }
                 let store = store, producer = producer
                 let rows = try await retrying("read \(ids.count) profiles to re-send", stage: "publish", status: status, logger: logger) {
                     try await store.profileRows(ids)
@@ -586,8 +589,8 @@ final class ProfileWriter: Sendable {
             try await store.pendingOutbox(subscriber: subscriber)
         }
         guard !entries.isEmpty else { return }
-        var seen = Set<String>()
-        let ids = entries.flatMap(\.customerIDs).filter { seen.insert($0).inserted }
+        var seen = Set<CustomerID>()
+        let ids = entries.flatMap(\.customerIDs).filter { seen.insert(CustomerID($0)).inserted }
         let rows = try await retrying("read \(ids.count) profiles to re-publish", stage: "publish", status: status, logger: logger) {
             try await store.profileRows(ids)
         }
@@ -640,12 +643,12 @@ final class NewestScores: Sendable {
 
     /// Customers of consecutive `batches` (committed together) whose newer score is already enqueued by a
     /// later, unfinished batch.
-    func superseded(in batches: [BatchScores]) -> Set<String> {
+    func superseded(in batches: [BatchScores]) -> Set<CustomerID> {
         guard let sequence = batches.last?.sequence else { return [] }
         let newer = inFlight.withLock { f in f.filter { $0.sequence > sequence } }
-        var later = Set<String>()
-        for batch in newer { later.formUnion(batch.customers) }
-        return Set(batches.flatMap(\.customers).filter { later.contains($0) })
+        var later = Set<CustomerID>()
+        for batch in newer { later.formUnion(batch.customers.map { CustomerID($0) }) }
+        return Set(batches.flatMap(\.customers).map { CustomerID($0) }.filter { later.contains($0) })
     }
 
     func finished(_ batch: BatchScores) {

@@ -188,17 +188,17 @@ public final class PostgresStore: EngineStore {
 
     // MARK: Reads
 
-    public func loadProfiles(_ ids: [String]) async throws -> [String: Profile] {
+    public func loadProfiles(_ ids: [String]) async throws -> [CustomerID: Profile] {
         guard !ids.isEmpty else { return [:] }
         return try await read("load profiles") { client, logger in
-            var result: [String: Profile] = [:]
+            var result: [CustomerID: Profile] = [:]
             result.reserveCapacity(ids.count)
             let rows = try await client.query(
                 "SELECT customer_id, tenure_days, plan, monthly_charges, rolling_state FROM profiles WHERE customer_id = ANY(\(ids)::text[])",
                 logger: logger)
             for try await (id, tenure, plan, charges, blob) in rows.decode((String, Int, String, Double, ByteBuffer?).self) {
                 let state = try blob.map { try RollingState(decoding: $0.readableBytesView) } ?? RollingState()
-                result[id] = Profile(customerID: id, attributes: StaticAttributes(tenureDays: tenure, plan: plan, monthlyCharges: charges), state: state)
+                result[CustomerID(id)] = Profile(customerID: id, attributes: StaticAttributes(tenureDays: tenure, plan: plan, monthlyCharges: charges), state: state)
             }
             return result
         }

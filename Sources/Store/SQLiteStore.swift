@@ -97,10 +97,10 @@ public final class SQLiteStore: EngineStore {
         }
     }
 
-    public func loadProfiles(_ ids: [String]) async throws -> [String: Profile] {
+    public func loadProfiles(_ ids: [String]) async throws -> [CustomerID: Profile] {
         guard !ids.isEmpty else { return [:] }
         return try await read("load profiles") { db in
-            var result: [String: Profile] = [:]
+            var result: [CustomerID: Profile] = [:]
             result.reserveCapacity(ids.count)
             var start = 0
             while start < ids.count {
@@ -114,7 +114,7 @@ public final class SQLiteStore: EngineStore {
                     let attributes = StaticAttributes(tenureDays: row[1], plan: row[2], monthlyCharges: row[3])
                     let blob: Data? = row[4]
                     let state = try blob.map { try RollingState(decoding: $0) } ?? RollingState()
-                    result[id] = Profile(customerID: id, attributes: attributes, state: state)
+                    result[CustomerID(id)] = Profile(customerID: id, attributes: attributes, state: state)
                 }
             }
             return result

@@ -169,7 +169,8 @@ public protocol EngineStore: Sendable {
     /// while the store was busy in one transaction, up to this).
     var groupCommitLimit: GroupCommitLimit { get }
     /// Loads the profiles of these customers in one query (per chunk); unknown ids are absent.
-    func loadProfiles(_ ids: [String]) async throws -> [String: Profile]
+    /// Keyed by the ids' bytes: two ids `String` calls equal may be two profiles.
+    func loadProfiles(_ ids: [String]) async throws -> [CustomerID: Profile]
     /// Writes profile updates (each customer once, in `updates`' order) and advances offsets in ONE transaction.
     /// - Throws: `StoreError.fenced` (nothing written) if an offset's `expected` does not match.
     func commitProfiles(_ updates: ProfileUpdates, offsets: [OffsetAdvance], scope: OffsetScope,

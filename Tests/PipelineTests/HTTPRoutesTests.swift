@@ -92,7 +92,7 @@ struct RouteFixture: Sendable {
             if i % 5 == 0 { events.append(Event(eventID: "\(id)-cp", type: "complaint", customerID: id, timestamp: start + 45 * 60_000, page: nil)) }
             if i % 7 == 0 { events.append(Event(eventID: "\(id)-lg", type: "login", customerID: id, timestamp: start + 50 * 60_000, page: nil)) }
             events.sort { $0.timestamp < $1.timestamp }
-            var profile = try #require(loaded[id])
+            var profile = try #require(loaded[CustomerID(id)])
             for e in events {
                 counters.add(e)
                 profile.apply(e)

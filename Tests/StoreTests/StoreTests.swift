@@ -286,7 +286,7 @@ struct StoreTests {
         let loaded = try await store.loadProfiles(ids)
         #expect(loaded.count == (0..<2_500).filter { $0 % 3 == 0 }.count)
         for (id, profile) in loaded {
-            #expect(profile.customerID == id)
+            #expect(CustomerID(profile.customerID) == id)
             #expect(profile.features().pageViews30d == 1)
             #expect(profile.asOf == Timestamp.parse("2026-02-01T10:00:00Z"))
         }
@@ -310,7 +310,7 @@ struct StoreTests {
                 let ids = Array(Set(batch.map(\.customerID)))
                 var profiles = try await store.loadProfiles(ids)
                 for e in batch where e.isRelevantForPrediction {
-                    profiles[e.customerID, default: Profile(customerID: e.customerID)].apply(e)
+                    profiles[CustomerID(e.customerID), default: Profile(customerID: e.customerID)].apply(e)
                 }
                 let updates = profiles.values.filter { $0.asOf != nil }.map { ProfileUpdate(profile: $0, features: $0.features(), churnScore: nil, modelVersion: nil, scoredAt: $0.asOf) }
                 try await store.commitProfiles(updates, offsets: [], scope: Self.scope)
