@@ -200,12 +200,12 @@ struct TopLevelDecoder {
         case .bad(let reason): return .failure(reason)
         }
         let typeToken: StringToken
-        switch reader.requiredToken(type, .type, maxScalars: nil) {
+        switch reader.requiredToken(type, .type, maxScalars: nil, storedAsText: true) {
         case .ok(let token): typeToken = token
         case .bad(let reason): return .failure(reason)
         }
         let customerIDToken: StringToken
-        switch reader.requiredToken(customerID, .customerID, maxScalars: EventDecoder.maxIDLength) {
+        switch reader.requiredToken(customerID, .customerID, maxScalars: EventDecoder.maxIDLength, storedAsText: true) {
         case .ok(let token): customerIDToken = token
         case .bad(let reason): return .failure(reason)
         }
@@ -226,7 +226,9 @@ struct TopLevelDecoder {
             pageToken = nil
         case .notString: return .failure(.notAString(.page))
         case .duplicate: return .failure(.duplicateField(.page))
-        case .string(let token): pageToken = token
+        case .string(let token):
+            if reader.containsNUL(token) { return .failure(.nulCharacter(.page)) }
+            pageToken = token
         }
         if let nowMillis, let reason = EventDecoder.timeRangeViolation(millis, nowMillis: nowMillis) {
             return .failure(reason)
@@ -283,19 +285,26 @@ struct TokenReader {
     }
 
     /// A required non-empty string field's token, or the reason it is not one.
-    func requiredToken(_ slot: FieldSlot, _ field: EventField, maxScalars: Int?) -> FieldCheck {
+    func requiredToken(_ slot: FieldSlot, _ field: EventField, maxScalars: Int?, storedAsText: Bool = false) -> FieldCheck {
         switch slot {
         case .absent: return .bad(.missingField(field))
         case .notString: return .bad(.notAString(field))
         case .duplicate: return .bad(.duplicateField(field))
         case .string(let token):
             if token.end == token.start { return .bad(.emptyField(field)) }
+            if storedAsText && containsNUL(token) { return .bad(.nulCharacter(field)) }
             // Only long byte sequences can exceed the limit; count scalars exactly.
             if let maxScalars, token.end - token.start > maxScalars, scalarCount(token) > maxScalars {
                 return .bad(.fieldTooLong(field))
             }
             return .ok(token)
         }
+    }
+
+    /// Whether the token's text holds U+0000: only through an escape (validated JSON has no raw control
+    /// bytes), so a token without escapes is not read.
+    func containsNUL(_ token: StringToken) -> Bool {
+        token.hasEscape && unescape(token).contains(0)
     }
 
     /// The Unicode scalars of a validated string token: its UTF-8 bytes that are not continuation bytes.

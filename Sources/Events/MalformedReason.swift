@@ -65,6 +65,9 @@ public enum MalformedReason: Error, Sendable, Equatable, Hashable, CustomStringC
     case fieldTooLong(EventField)
     /// A known field occurs more than once in the object.
     case duplicateField(EventField)
+    /// `type`, `customer_id` or `page` holds U+0000 (written `\u0000`): PostgreSQL's text cannot store it
+    /// and SQLite's text binding ends at it, so the stored key would differ from the event's.
+    case nulCharacter(EventField)
     /// `ts` is not an RFC 3339 date-time as accepted by ``Timestamp/parse(_:)``.
     case badTimestamp
     /// `ts` lies before 2000-01-01 or more than 24 hours after the engine's clock.
@@ -79,7 +82,7 @@ public enum MalformedReason: Error, Sendable, Equatable, Hashable, CustomStringC
         case .notObject: return "not_object"
         case .badTimestamp, .timestampOutOfRange: return "bad_ts"
         case .missingField(let field), .notAString(let field), .emptyField(let field),
-             .fieldTooLong(let field), .duplicateField(let field):
+             .fieldTooLong(let field), .duplicateField(let field), .nulCharacter(let field):
             return "bad_" + field.rawValue
         }
     }
@@ -96,6 +99,7 @@ public enum MalformedReason: Error, Sendable, Equatable, Hashable, CustomStringC
         case .emptyField(let field): return "bad field \(field.rawValue): empty"
         case .fieldTooLong(let field): return "bad field \(field.rawValue): longer than 128 characters"
         case .duplicateField(let field): return "bad field \(field.rawValue): duplicate"
+        case .nulCharacter(let field): return "bad field \(field.rawValue): contains U+0000"
         case .badTimestamp: return "bad field ts: not RFC 3339"
         case .timestampOutOfRange: return "ts out of range"
         }

@@ -239,7 +239,7 @@ public enum PostedEvents {
             case .malformed(let reason):
                 throw PostedEventsError(message: "event \(index): \(reason)")
             case .event(let event):
-                guard event.customerID == customerID else {
+                guard CustomerID(event.customerID) == CustomerID(customerID) else {
                     throw PostedEventsError(message: "event \(index): customer_id \(jsonString(event.customerID)) is not \(jsonString(customerID))")
                 }
                 if event.isRelevantForPrediction { _ = profile.apply(event) }

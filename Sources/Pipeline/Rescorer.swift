@@ -87,13 +87,13 @@ public struct Rescorer: Sendable {
     private func apply(_ page: [StoredProfileRow], asOf: Int64?, population: AttributeReferences?, into result: inout Result) async throws {
         let rewrites = self.rewrites(page, asOf: asOf, population: population)
         guard !rewrites.isEmpty else { return }
-        let done = Set(try await store.rewriteScores(rewrites))
+        let done = Set(try await store.rewriteScores(rewrites).map { CustomerID($0) })
         result.rewritten += done.count
         result.skippedNewer += rewrites.count - done.count
         if let producer, !done.isEmpty {
             var messages = OutgoingMessages()
-            for r in rewrites where done.contains(r.customerID) {
-                let scoredAt = page.first { $0.row.customer_id == r.customerID }?.row.scored_at ?? ""
+            for r in rewrites where done.contains(CustomerID(r.customerID)) {
+                let scoredAt = page.first { CustomerID($0.row.customer_id) == CustomerID(r.customerID) }?.row.scored_at ?? ""
                 ChurnScoreMessage.append(to: &messages, topic: scoresTopic, customerID: r.customerID, score: r.churnScore, modelVersion: r.modelVersion,
                                          modelName: r.modelName, arm: r.arm, scoredAt: scoredAt, reasons: r.reasons)
             }

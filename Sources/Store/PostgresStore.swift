@@ -524,9 +524,9 @@ public final class PostgresStore: EngineStore {
         guard !customers.isEmpty else { return [] }
         let now = Timestamp.format(millis: Int64(Date().timeIntervalSince1970 * 1000))
         // As with SQLite's row-by-row upsert, the last row of an id wins.
-        var last: [String: Int] = [:]
-        for (i, c) in customers.enumerated() { last[c.customerID] = i }
-        let rows = customers.indices.filter { last[customers[$0].customerID] == $0 }.map { customers[$0] }
+        var last: [CustomerID: Int] = [:]
+        for (i, c) in customers.enumerated() { last[CustomerID(c.customerID)] = i }
+        let rows = customers.indices.filter { last[CustomerID(customers[$0].customerID)] == $0 }.map { customers[$0] }
         return try await transaction("import customers") { conn, logger in
             var start = 0
             var changed: [String] = []

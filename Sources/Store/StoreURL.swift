@@ -52,8 +52,8 @@ public enum StoreURL: Sendable, Equatable, CustomStringConvertible {
         var result = text
         if let at = text.lastIndex(of: "@") {
             let userStart = text.range(of: "://")?.upperBound ?? text.startIndex
-            if at < userStart {
-                // No URL (an `@` before the `://`, e.g. `u:pw@h://x`): everything before the `@` may be secret.
+            if let first = text.firstIndex(of: "@"), first < userStart {
+                // Not a URL (an `@` before the `://`, e.g. `u:pw@h://x@y`): everything before the last `@` may be secret.
                 result = "***" + String(text[at...])
             } else if let colon = text[userStart..<at].firstIndex(of: ":") {
                 result = String(text[..<text.index(after: colon)]) + "***" + String(text[at...])

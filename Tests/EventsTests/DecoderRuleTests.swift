@@ -62,6 +62,20 @@ struct DecoderRuleTests {
         }
     }
 
+    @Test("U+0000 in type, customer_id or page (stored as text) is malformed, naming the field; elsewhere and U+0001 are fine")
+    func nulCharacter() {
+        #expect(decode(message(customerID: #""a\u0000b""#)).malformedReason == .nulCharacter(.customerID))
+        #expect(decode(message(customerID: #""a\u0000b""#)).malformedReason?.description == "bad field customer_id: contains U+0000")
+        #expect(category(message(customerID: #""\u0000""#)) == "bad_customer_id")
+        #expect(decode(message(type: #""page\u0000view""#)).malformedReason == .nulCharacter(.type))
+        #expect(decode(message(page: #""/pricing\u0000""#)).malformedReason == .nulCharacter(.page))
+        #expect(decode(message(type: #""login""#, page: #""\u0000""#)).malformedReason == .nulCharacter(.page))
+        #expect(decode(message(eventID: #""e\u0000""#)).event != nil, "event_id is not stored")
+        #expect(decode(message(extra: #""session_id":"\u0000""#)).event != nil)
+        #expect(decode(message(customerID: #""a\u0001b""#)).event?.customerID == "a\u{1}b")
+        #expect(decode(message(customerID: #""a\\u0000b""#)).event?.customerID == #"a\u0000b"#, "an escaped backslash, not U+0000")
+    }
+
     @Test("ids: 128 Unicode scalars accepted, 129 rejected (scalars, not bytes or graphemes)")
     func idLength() {
         let a128 = String(repeating: "a", count: 128)

@@ -414,6 +414,11 @@ struct HTTPRoutesTests {
             let undecodable = try await client.execute(uri: "/profiles/%ZZ", method: .get)
             #expect(undecodable.status == .badRequest)
             #expect(Self.errorMessage(undecodable).contains("percent-encoded"))
+            // SQLite's text binding ends at U+0000: this answered with the row of "a b".
+            for uri in ["/profiles/a%20b%00x", "/score/a%20b%00x"] {
+                let nul = try await client.execute(uri: uri, method: .get)
+                #expect(nul.status == .badRequest && Self.errorMessage(nul) == "customer_id must not contain U+0000", "\(uri)")
+            }
         }
     }
 

@@ -223,7 +223,8 @@ struct StoreTests {
                 try await oneByOne.commitProfiles([u], offsets: [OffsetAdvance(partition: 0, expected: next == 0 ? nil : next, next: next + 1)], scope: scope)
                 next += 1
             }
-            let group = ProfileUpdates(runs: batches)
+            // The scorer stage's orders for sorted batches (the pipeline's path), none for the others.
+            let group = ProfileUpdates(runs: batches, orders: sorted ? batches.map(ProfileUpdates.customerOrder) : [])
             try await grouped.commitProfiles(group, offsets: [OffsetAdvance(partition: 0, expected: nil, next: next)], scope: scope, outbox: nil, acknowledged: [])
             let ids = Array(Set(batches.joined().map(\.profile.customerID))).sorted()
             #expect(group.count == ids.count)
@@ -361,6 +362,21 @@ struct StoreTests {
         try await store.close()
     }
 
+    @Test("import: ids equal as Swift Strings but not as bytes are two customers; the last row of one id wins", arguments: StoreBackends.all)
+    func importByBytes(backend: String) async throws {
+        let (store, _) = try await StoreBackends.make(backend)
+        let records = [CustomerRecord(customerID: "caf\u{E9}", attributes: StaticAttributes(tenureDays: 1, plan: "basic", monthlyCharges: 1)),
+                       CustomerRecord(customerID: "cafe\u{301}", attributes: StaticAttributes(tenureDays: 2, plan: "premium", monthlyCharges: 2)),
+                       CustomerRecord(customerID: "caf\u{E9}", attributes: StaticAttributes(tenureDays: 3, plan: "basic", monthlyCharges: 3))]
+        try await store.importCustomers(records)
+        #expect(try await store.profileCount() == 2)
+        let rows = try await store.profileRows(["caf\u{E9}", "cafe\u{301}"])
+        #expect(Set(rows.map { [UInt8]($0.customer_id.utf8) }) == [[UInt8]("caf\u{E9}".utf8), [UInt8]("cafe\u{301}".utf8)])
+        #expect(rows.first { $0.customer_id.utf8.elementsEqual("caf\u{E9}".utf8) }?.tenure_days == 3)
+        #expect(rows.first { $0.customer_id.utf8.elementsEqual("cafe\u{301}".utf8) }?.tenure_days == 2)
+        try await store.close()
+    }
+
     @Test("import: good file, bad row names line and column, re-import keeps counters", arguments: StoreBackends.all)
     func importCustomers(backend: String) async throws {
         let (store, _) = try await StoreBackends.make(backend)
@@ -403,7 +419,7 @@ struct StoreTests {
         #expect(error?.description.contains("mysql://u:***@h/db") == true)
         #expect(throws: StoreError.self) { try StoreURL(parsing: "sqlite:") }
         // An `@` before the `://` (this sliced a reversed range and trapped), and a password without a scheme.
-        for text in ["x@y://z", "u:pw@h://db", "u:pw@h"] {
+        for text in ["x@y://z", "u:pw@h://db", "u:pw@h", "u:pw@h://db@x"] {
             let error = #expect(throws: StoreError.self) { try StoreURL(parsing: text) }
             #expect(error?.kind == .badURL && error?.description.contains("pw") == false, "\(String(describing: error))")
         }
