@@ -16,13 +16,25 @@ public struct CustomerID: Hashable, Sendable, CustomStringConvertible {
     @inline(__always) public init(_ string: String) { self.string = string }
 
     public static func == (a: CustomerID, b: CustomerID) -> Bool {
-        let same = a.string.utf8.withContiguousStorageIfAvailable { x in
-            b.string.utf8.withContiguousStorageIfAvailable { y in
-                x.count == y.count && (x.count == 0 || memcmp(x.baseAddress!, y.baseAddress!, x.count) == 0)
+        a.string.utf8.count == b.string.utf8.count && compareBytes(a.string, b.string) == 0
+    }
+
+    /// Byte order of two strings' UTF-8 (the stores' key order: SQLite's BINARY collation, PostgreSQL's
+    /// `COLLATE "C"`): negative, zero or positive.
+    public static func compareBytes(_ a: String, _ b: String) -> Int {
+        let result = a.utf8.withContiguousStorageIfAvailable { x in
+            b.utf8.withContiguousStorageIfAvailable { y -> Int in
+                let common = min(x.count, y.count)
+                if common > 0, let xb = x.baseAddress, let yb = y.baseAddress {
+                    let c = memcmp(xb, yb, common)
+                    if c != 0 { return Int(c) }
+                }
+                return x.count - y.count
             }
         }
-        if let same, let same { return same }
-        return a.string.utf8.elementsEqual(b.string.utf8)
+        if let result, let result { return result }
+        if a.utf8.elementsEqual(b.utf8) { return 0 }
+        return a.utf8.lexicographicallyPrecedes(b.utf8) ? -1 : 1
     }
 
     public func hash(into hasher: inout Hasher) {

@@ -1,8 +1,4 @@
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
+import Events
 
 /// The profile updates of one commit: the updates of consecutive batches (runs, in order), and a plan that
 /// writes each customer once, in ascending `customer_id` order (UTF-8 byte order), as upserting every update one
@@ -31,8 +27,6 @@ public struct ProfileUpdates: Sendable {
 
     /// The number of customers (rows to write).
     public var count: Int { order.count }
-    /// Whether there is nothing to write.
-    public var isEmpty: Bool { order.isEmpty }
 
     /// One batch's updates (a customer may occur more than once).
     public init(_ updates: [ProfileUpdate]) { self.init(runs: [updates]) }
@@ -52,7 +46,7 @@ public struct ProfileUpdates: Sendable {
         if prefixA != prefixB { return prefixA < prefixB ? -1 : 1 }
         // Equal first 8 bytes (zero-padded): a shorter id of at most 8 bytes is a prefix of the other.
         if lengthA <= 8 || lengthB <= 8 { return Int(lengthA) - Int(lengthB) }
-        return compareBytes(idA(), idB())
+        return CustomerID.compareBytes(idA(), idB())
     }
 
     /// Consecutive batches' updates; `orders[r]`, when given (`customerOrder(_:)` of run `r`, computed
@@ -141,7 +135,7 @@ public struct ProfileUpdates: Sendable {
     }
 
     /// The first 8 UTF-8 bytes of `id`, big-endian, zero-padded: ids compare as these first, then
-    /// `compareBytes` on a tie. Byte order is `customer_id`'s order in both stores (SQLite's BINARY
+    /// `CustomerID.compareBytes` on a tie. Byte order is `customer_id`'s order in both stores (SQLite's BINARY
     /// collation, PostgreSQL's `COLLATE "C"`).
     @inline(__always) static func prefix(_ id: String) -> UInt64 {
         var key: UInt64 = 0
@@ -152,23 +146,6 @@ public struct ProfileUpdates: Sendable {
             n += 1
         }
         return n == 0 ? 0 : key << (8 * UInt64(8 - n))
-    }
-
-    /// Byte order of two ids' UTF-8: negative, zero or positive.
-    static func compareBytes(_ a: String, _ b: String) -> Int {
-        let result = a.utf8.withContiguousStorageIfAvailable { x in
-            b.utf8.withContiguousStorageIfAvailable { y -> Int in
-                let common = min(x.count, y.count)
-                if common > 0, let xb = x.baseAddress, let yb = y.baseAddress {
-                    let c = memcmp(xb, yb, common)
-                    if c != 0 { return Int(c) }
-                }
-                return x.count - y.count
-            }
-        }
-        if let result, let result { return result }
-        if a.utf8.elementsEqual(b.utf8) { return 0 }
-        return a.utf8.lexicographicallyPrecedes(b.utf8) ? -1 : 1
     }
 
     /// Calls `body` with each customer's update, in ascending `customer_id` order, read in place.
@@ -193,14 +170,6 @@ public struct ProfileUpdates: Sendable {
         ids.reserveCapacity(count)
         forEach { u in if u.pointee.churnScore != nil { ids.append(u.pointee.profile.customerID) } }
         return ids
-    }
-
-    /// The updates as values (copies), in ascending `customer_id` order.
-    public var merged: [ProfileUpdate] {
-        var result: [ProfileUpdate] = []
-        result.reserveCapacity(count)
-        forEach { result.append($0.pointee) }
-        return result
     }
 
     /// Calls `body` with a buffer pointer to each run.

@@ -5,9 +5,12 @@ import ArgumentParser
 /// made `.seconds(sent / rate)` overflow; `--http-read-timeout 10000000000` overflowed its nanoseconds).
 /// NaN is in no range.
 func requireFlag<T: Comparable>(_ flag: String, _ value: T, in range: ClosedRange<T>, _ unit: String = "") throws {
-    guard range.contains(value) else {
-        throw ValidationError("\(flag) must be between \(range.lowerBound) and \(range.upperBound)\(unit.isEmpty ? "" : " \(unit)") (got \(value))")
-    }
+    if let message = flagRangeViolation(flag, value, in: range, unit) { throw ValidationError(message) }
+}
+
+/// The one-line message for a flag's value outside `range`, or nil when it is inside.
+func flagRangeViolation<T: Comparable>(_ flag: String, _ value: T, in range: ClosedRange<T>, _ unit: String = "") -> String? {
+    range.contains(value) ? nil : "\(flag) must be between \(range.lowerBound) and \(range.upperBound)\(unit.isEmpty ? "" : " \(unit)") (got \(value))"
 }
 
 /// Event or profile rates (`--rate`, `--rescore-rate`, `--demo-rate`), per second.

@@ -136,9 +136,7 @@ struct RescoreCommand: AsyncParsableCommand {
         var logger = Logger(label: "streamscore.rescore")
         logger.logLevel = .warning
         do {
-            if let rate, !rateRange.contains(rate) {
-                throw StartupError(message: "--rate must be between \(rateRange.lowerBound) and \(rateRange.upperBound) profiles/s (got \(rate))")
-            }
+            if let rate, let message = flagRangeViolation("--rate", rate, in: rateRange, "profiles/s") { throw StartupError(message: message) }
             let time = try asOf.map { text -> Int64 in
                 if text == "now" { return Timestamp.nowMillis() }
                 guard let t = Timestamp.parse(text) else { throw StartupError(message: "--as-of '\(text)': use now or an RFC 3339 time such as 2026-03-01T00:00:00Z") }

@@ -38,7 +38,8 @@ struct GroupCommitTests {
         var later = p
         later.attributes = StaticAttributes(tenureDays: 9, plan: "premium", monthlyCharges: 2)
         let unscored = ProfileUpdate(profile: later, features: later.features(), churnScore: nil, modelVersion: nil, scoredAt: 2_000)
-        let merged = ProfileUpdates(runs: [[first], [unscored]]).merged
+        var merged: [ProfileUpdate] = []
+        ProfileUpdates(runs: [[first], [unscored]]).forEach { merged.append($0.pointee) }
         #expect(merged.count == 1)
         #expect(merged[0].features.pricingViews30d == 1 && merged[0].features.pageViews30d == 2)
         #expect(merged[0].churnScore == 0.2 && merged[0].modelName == "a" && merged[0].modelVersion == "m1")
