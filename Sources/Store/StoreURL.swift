@@ -1,4 +1,5 @@
 import CSV
+import Events
 import Features
 import Foundation
 
@@ -161,7 +162,7 @@ public enum CustomerCSV {
             throw StoreError(.badImport, "\(file): header lacks column '\(column)'; expected customer_id,tenure_days,plan,monthly_charges")
         }
         var result: [CustomerRecord] = []
-        var seen = Set<String>()
+        var seen = Set<CustomerID>()
         while let record = try nextRecord() {
             if record.fields.count == 1 && record.fields[0].isEmpty { continue }  // blank line
             func field(_ name: String) throws -> String {
@@ -175,7 +176,10 @@ public enum CustomerCSV {
             }
             let id = try field("customer_id")
             guard !id.isEmpty, id.unicodeScalars.count <= 128 else { throw bad("customer_id", "must be 1–128 characters") }
-            guard seen.insert(id).inserted else { throw bad("customer_id", "duplicate id '\(id)'") }
+            // As in events: no store can hold U+0000 in a key (SQLite's text binding ends at it: `a<NUL>b` was
+            // imported as customer `a`), and ids are their bytes (`CustomerID`).
+            guard !id.utf8.contains(0) else { throw bad("customer_id", "must not contain U+0000") }
+            guard seen.insert(CustomerID(id)).inserted else { throw bad("customer_id", "duplicate id '\(id)'") }
             guard let tenure = Int(try field("tenure_days")), tenure >= 0 else { throw bad("tenure_days", "not a whole number ≥ 0") }
             let plan = try field("plan")
             guard plans.contains(plan) else { throw bad("plan", "'\(plan)' is not basic, standard or premium") }

@@ -407,6 +407,15 @@ struct StoreTests {
         let error2 = #expect(throws: StoreError.self) { try CustomerCSV.parse(Data(badNumber.utf8), file: "b.csv") }
         #expect(error2?.description.contains("b.csv line 4, column 'tenure_days'") == true)
         #expect(throws: StoreError.self) { try CustomerCSV.parse(Data("id,plan\n".utf8), file: "h.csv") }
+        // U+0000 in an id: SQLite's text binding ended at it, so the row of `A` was imported as `A`.
+        let nul = #expect(throws: StoreError.self) {
+            try CustomerCSV.parse(Data("customer_id,tenure_days,plan,monthly_charges\nA\u{0}B,1,basic,1\n".utf8), file: "n.csv")
+        }
+        #expect(nul?.description.contains("n.csv line 2, column 'customer_id': must not contain U+0000") == true)
+        // Ids are their bytes: both forms of "café" are two customers, not a duplicate.
+        let forms = try CustomerCSV.parse(Data("customer_id,tenure_days,plan,monthly_charges\ncaf\u{E9},1,basic,1\ncafe\u{301},2,basic,2\n".utf8),
+                                          file: "f.csv")
+        #expect(forms.count == 2)
         try await store.close()
     }
 
