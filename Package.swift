@@ -129,7 +129,7 @@ let package = Package(
         .testTarget(
             name: "PipelineTests",
             dependencies: [
-                "Pipeline", "Kafka", "Store", "Scoring", "HTTPAPI", "TestSupport",
+                "Pipeline", "Kafka", "Store", "Scoring", "HTTPAPI", "Bench", "TestSupport",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
             ],
             swiftSettings: settings

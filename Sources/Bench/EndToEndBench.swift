@@ -333,12 +333,21 @@ struct EndToEndBench {
                 for t in timestamps where t >= loadStarted - 1_000 { s.append((t, now - Double(t))) }
             }
         }
+        // What the load costs: the engine's CPU per event at this rate (its batches are far smaller than
+        // in the throughput runs), the load producer's, and the stages' means per batch.
+        let timersBefore = report.stageTimers()
+        let engineCPUBefore = ProcessCPU.seconds(), childrenCPUBefore = ProcessCPU.children()
         let load = try ChildProcess.startProducer(options.streamscore, bootstrap: bootstrap, topic: topic,
                                                   ["--synthetic", "\(Int(rate) * duration)", "--customers", "\(options.customers)",
                                                    "--rate", "\(rate)"])
         guard load.wait() == 0 else { throw BenchError("the load producer (streamscore produce --rate) failed") }
         try await Task.sleep(for: .seconds(1))
         service.onCommit { _ in }
+        let events = rate * Double(duration)
+        report.add("engine / load producer CPU per event at \(formatCount(Int(rate)))/s, \(partitions) partitions, µs",
+                   String(format: "%.1f / %.1f", (ProcessCPU.seconds() - engineCPUBefore) / events * 1e6,
+                          (ProcessCPU.children() - childrenCPUBefore) / events * 1e6))
+        report.stageMeans(since: timersBefore)
         let all = samples.withLock { $0 }
         guard let first = all.map(\.eventTime).min() else {
             report.add("latency samples", "0 (no committed event of the load)")

@@ -36,36 +36,60 @@ public struct SyntheticTraffic: Sendable {
 
     /// The id of the customer at `index` (0-based): `C000001` for 0.
     public static func customerID(_ index: Int) -> String {
-        let number = String(index + 1)
-        return "C" + String(repeating: "0", count: max(0, 6 - number.count)) + number
+        var bytes: [UInt8] = []
+        appendCustomerID(index, to: &bytes)
+        return String(decoding: bytes, as: UTF8.self)
     }
 
-    private static let pages: [(String, Double)] = [
+    /// Appends `C`, then `index + 1` in decimal with at least six digits.
+    private static func appendCustomerID(_ index: Int, to out: inout [UInt8]) {
+        out.append(UInt8(ascii: "C"))
+        appendDecimal(UInt64(index + 1), minimumDigits: 6, to: &out)
+    }
+
+    private static func appendDecimal(_ value: UInt64, minimumDigits: Int, to out: inout [UInt8]) {
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 20) { digits in
+            var rest = value, count = 0
+            repeat {
+                digits[19 - count] = UInt8(ascii: "0") + UInt8(rest % 10)
+                rest /= 10
+                count += 1
+            } while rest > 0
+            if count < minimumDigits { out.append(contentsOf: repeatElement(UInt8(ascii: "0"), count: minimumDigits - count)) }
+            out.append(contentsOf: UnsafeBufferPointer(rebasing: digits[(20 - count)...]))
+        }
+    }
+
+    private static let pages: [(value: [UInt8], weight: Double)] = [
         ("/", 0.22), ("/pricing", 0.06), ("/pricing/enterprise", 0.02), ("/product/mesh-pro", 0.09),
         ("/product/analytics", 0.08), ("/product/integrations", 0.06), ("/product/api", 0.05),
         ("/help", 0.05), ("/help/billing", 0.04), ("/help/getting-started", 0.04), ("/blog/release-notes", 0.04),
         ("/account", 0.08), ("/account/billing", 0.05), ("/account/settings", 0.05), ("/account/team", 0.03),
         ("/account/cancel", 0.02), ("/account/cancel/confirm", 0.01), ("/account/cancellation-policy", 0.01),
-    ]
-    private static let types: [(String, Double)] = [
+    ].map { (Array($0.0.utf8), $0.1) }
+    private static let types: [(value: [UInt8], weight: Double)] = [
         ("page_view", 0.90), ("login", 0.04), ("order", 0.02), ("support_call", 0.025), ("complaint", 0.008), ("email_click", 0.007),
-    ]
+    ].map { (Array($0.0.utf8), $0.1) }
+    private static let pageView = Array("page_view".utf8)
     private static let agents = ["Mozilla/5.0 (X11; Linux x86_64) Firefox/133.0", "Mozilla/5.0 (Macintosh) Safari/18.1",
-                                 "okhttp/4.12.0", "Mozilla/5.0 (Windows NT 10.0) Chrome/131.0"]
+                                 "okhttp/4.12.0", "Mozilla/5.0 (Windows NT 10.0) Chrome/131.0"].map { Array($0.utf8) }
 
-    private mutating func pick(_ table: [(String, Double)]) -> String {
+    private mutating func pick(_ table: [(value: [UInt8], weight: Double)]) -> [UInt8] {
         var u = rng.nextDouble()
         for (value, weight) in table {
             if u < weight { return value }
             u -= weight
         }
-        return table[0].0
+        return table[0].value
     }
 
     /// The next event's customer id and JSON bytes.
     public mutating func next() -> (customerID: String, json: [UInt8]) {
+        // The bytes are written directly (the load producer makes 20,000 a second beside the engine it
+        // measures; built as interpolated Strings they cost it ~7 µs each, `perf`, 2026-12-01). The draws
+        // keep their order, so a seed gives the events it gave before.
         // Skewed activity: a few customers produce most events.
-        let customer = Self.customerID(picker.next(&rng))
+        let customer = picker.next(&rng)
         let ts: Int64
         if meanGapMillis > 0 {
             clock += -meanGapMillis * log(max(1e-12, 1 - rng.nextDouble()))
@@ -74,10 +98,38 @@ public struct SyntheticTraffic: Sendable {
             ts = Int64(Date().timeIntervalSince1970 * 1000)
         }
         let type = pick(Self.types)
-        var json = "{\"event_id\":\"\(rng.uuid())\",\"type\":\"\(type)\",\"customer_id\":\"\(customer)\",\"ts\":\"\(Timestamp.format(millis: ts))\""
-        if type == "page_view" { json += ",\"page\":\"\(pick(Self.pages))\"" }
-        json += ",\"session_id\":\"s-\(customer)-\(ts / 1_800_000)\",\"user_agent\":\"\(Self.agents[Int(rng.next() % 4)])\"}"
-        return (customer, Array(json.utf8))
+        var json: [UInt8] = []
+        json.reserveCapacity(256)
+        json.append(contentsOf: #"{"event_id":""#.utf8)
+        rng.appendUUID(to: &json)
+        json.append(contentsOf: #"","type":""#.utf8)
+        json.append(contentsOf: type)
+        json.append(contentsOf: #"","customer_id":""#.utf8)
+        var customerID: [UInt8] = []
+        customerID.reserveCapacity(8)
+        Self.appendCustomerID(customer, to: &customerID)
+        json.append(contentsOf: customerID)
+        json.append(contentsOf: #"","ts":""#.utf8)
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: Timestamp.maxFormattedLength) { buffer in
+            let length = Timestamp.write(millis: ts, into: buffer.baseAddress!)
+            json.append(contentsOf: UnsafeBufferPointer(rebasing: buffer[..<length]))
+        }
+        json.append(UInt8(ascii: "\""))
+        if type == Self.pageView {
+            json.append(contentsOf: #","page":""#.utf8)
+            json.append(contentsOf: pick(Self.pages))
+            json.append(UInt8(ascii: "\""))
+        }
+        json.append(contentsOf: #","session_id":"s-"#.utf8)
+        json.append(contentsOf: customerID)
+        json.append(UInt8(ascii: "-"))
+        let halfHour = ts / 1_800_000
+        if halfHour < 0 { json.append(UInt8(ascii: "-")) }
+        Self.appendDecimal(halfHour.magnitude, minimumDigits: 1, to: &json)
+        json.append(contentsOf: #"","user_agent":""#.utf8)
+        json.append(contentsOf: Self.agents[Int(rng.next() % 4)])
+        json.append(contentsOf: #""}"#.utf8)
+        return (String(decoding: customerID, as: UTF8.self), json)
     }
 }
 
@@ -129,14 +181,20 @@ struct SplitMix64: RandomNumberGenerator, Sendable {
         return z ^ (z >> 31)
     }
     mutating func nextDouble() -> Double { Double(next() >> 11) * 0x1.0p-53 }
-    mutating func uuid() -> String {
+    private static let hexDigits = Array("0123456789abcdef".utf8)
+    /// Appends a version-4-shaped UUID made of two draws: the 32 hex digits of the draws, digits 12 and 16
+    /// replaced by `4` and `a`, in groups of 8-4-4-4-12.
+    mutating func appendUUID(to out: inout [UInt8]) {
         let a = next(), b = next()
-        let hex = String(a, radix: 16).leftPadded(16) + String(b, radix: 16).leftPadded(16)
-        let c = Array(hex)
-        return String(c[0..<8]) + "-" + String(c[8..<12]) + "-4" + String(c[13..<16]) + "-a" + String(c[17..<20]) + "-" + String(c[20..<32])
+        for i in 0..<32 {
+            switch i {
+            case 8, 20: out.append(UInt8(ascii: "-"))
+            case 12: out.append(contentsOf: [UInt8(ascii: "-"), UInt8(ascii: "4")]); continue
+            case 16: out.append(contentsOf: [UInt8(ascii: "-"), UInt8(ascii: "a")]); continue
+            default: break
+            }
+            let word = i < 16 ? a : b
+            out.append(Self.hexDigits[Int((word >> UInt64(60 - 4 * (i % 16))) & 0xF)])
+        }
     }
-}
-
-extension String {
-    func leftPadded(_ width: Int) -> String { count >= width ? self : String(repeating: "0", count: width - count) + self }
 }
