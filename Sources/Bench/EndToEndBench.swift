@@ -291,7 +291,7 @@ struct EndToEndBench {
         let settled = try await waitUntilIdle()
         report.add("engine idle before the latency load, \(partitions) partitions (CPU < 10 % of a core over 200 ms)",
                    String(format: "after %.1f s", settled))
-        try await measureLatency(service, bootstrap: bootstrap, topic: topic, partitions: partitions, floor: floor, report: report)
+        try await measureLatency(service, broker: broker.pid, bootstrap: bootstrap, topic: topic, partitions: partitions, floor: floor, report: report)
         running.cancel()
         try? await running.value
         producer.shutdown()
@@ -321,7 +321,7 @@ struct EndToEndBench {
     /// Latency from produce (an event's time is the wall clock when the load producer made it) to the
     /// commit of the profile it changed, at a fixed rate. The load producer's first 2 s (from its first
     /// event) are its start-up and reported apart; the rest is the steady state.
-    private func measureLatency(_ service: any PipelineService, bootstrap: String, topic: String, partitions: Int,
+    private func measureLatency(_ service: any PipelineService, broker: Int32, bootstrap: String, topic: String, partitions: Int,
                                 floor: (p50: Double, p99: Double), report: BenchReport) async throws {
         let rate = options.latencyRate, duration = options.latencySeconds
         let samples = Mutex<[(eventTime: Int64, latency: Double)]>([])
@@ -337,6 +337,7 @@ struct EndToEndBench {
         // in the throughput runs), the load producer's, and the stages' means per batch.
         let timersBefore = report.stageTimers()
         let engineCPUBefore = ProcessCPU.seconds(), childrenCPUBefore = ProcessCPU.children()
+        let brokerCPUBefore = ProcessCPU.seconds(pid: broker)
         let load = try ChildProcess.startProducer(options.streamscore, bootstrap: bootstrap, topic: topic,
                                                   ["--synthetic", "\(Int(rate) * duration)", "--customers", "\(options.customers)",
                                                    "--rate", "\(rate)"])
@@ -344,9 +345,10 @@ struct EndToEndBench {
         try await Task.sleep(for: .seconds(1))
         service.onCommit { _ in }
         let events = rate * Double(duration)
-        report.add("engine / load producer CPU per event at \(formatCount(Int(rate)))/s, \(partitions) partitions, µs",
-                   String(format: "%.1f / %.1f", (ProcessCPU.seconds() - engineCPUBefore) / events * 1e6,
-                          (ProcessCPU.children() - childrenCPUBefore) / events * 1e6))
+        report.add("engine / load producer / broker CPU per event at \(formatCount(Int(rate)))/s, \(partitions) partitions, µs",
+                   String(format: "%.1f / %.1f / %.1f", (ProcessCPU.seconds() - engineCPUBefore) / events * 1e6,
+                          (ProcessCPU.children() - childrenCPUBefore) / events * 1e6,
+                          (ProcessCPU.seconds(pid: broker) - brokerCPUBefore) / events * 1e6))
         report.stageMeans(since: timersBefore)
         let all = samples.withLock { $0 }
         guard let first = all.map(\.eventTime).min() else {

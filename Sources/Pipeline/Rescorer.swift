@@ -68,19 +68,27 @@ public struct Rescorer: Sendable {
         return result
     }
 
-    /// Re-scores these customers' stored rows (the CRM changed their static attributes).
+    /// Re-scores these customers' stored rows (the CRM changed their static attributes), `pageSize` ids at
+    /// a time: an import may change every customer, and one page bounds what is held and written at once.
+    /// `progress` gets the running totals after each page.
     @discardableResult
-    public func run(customerIDs: [String]) async throws -> Result {
+    public func run(customerIDs: [String], progress: (Result) -> Void = { _ in }) async throws -> Result {
         var result = Result()
         let population = reasons > 0 ? try await store.attributeReferences() : nil
-        // Only scored rows: a customer the stream never scored keeps having no score.
-        let rows = try await store.profileRows(customerIDs).filter { $0.churn_score != nil }
-        result.read = rows.count
-        let page = rows.map { row in
-            StoredProfileRow(row: row, profile: Profile(customerID: row.customer_id,
-                                                         attributes: StaticAttributes(tenureDays: row.tenure_days, plan: row.plan, monthlyCharges: row.monthly_charges)))
+        var start = customerIDs.startIndex
+        while start < customerIDs.endIndex, !Task.isCancelled {
+            let end = min(customerIDs.endIndex, start + pageSize)
+            // Only scored rows: a customer the stream never scored keeps having no score.
+            let rows = try await store.profileRows(Array(customerIDs[start..<end])).filter { $0.churn_score != nil }
+            start = end
+            result.read += rows.count
+            let page = rows.map { row in
+                StoredProfileRow(row: row, profile: Profile(customerID: row.customer_id,
+                                                             attributes: StaticAttributes(tenureDays: row.tenure_days, plan: row.plan, monthlyCharges: row.monthly_charges)))
+            }
+            try await apply(page, asOf: nil, population: population, into: &result)
+            progress(result)
         }
-        try await apply(page, asOf: nil, population: population, into: &result)
         return result
     }
 
@@ -91,9 +99,11 @@ public struct Rescorer: Sendable {
         result.rewritten += done.count
         result.skippedNewer += rewrites.count - done.count
         if let producer, !done.isEmpty {
+            // Each rewrite keeps its row's scored_at; looked up by id, not searched for (a page is up to `pageSize` rows).
+            let scoredAt = Dictionary(page.map { (CustomerID($0.row.customer_id), $0.row.scored_at) }, uniquingKeysWith: { first, _ in first })
             var messages = OutgoingMessages()
             for r in rewrites where done.contains(CustomerID(r.customerID)) {
-                let scoredAt = page.first { CustomerID($0.row.customer_id) == CustomerID(r.customerID) }?.row.scored_at ?? ""
+                let scoredAt = (scoredAt[CustomerID(r.customerID)] ?? nil) ?? ""
                 ChurnScoreMessage.append(to: &messages, topic: scoresTopic, customerID: r.customerID, score: r.churnScore, modelVersion: r.modelVersion,
                                          modelName: r.modelName, arm: r.arm, scoredAt: scoredAt, reasons: r.reasons)
             }
