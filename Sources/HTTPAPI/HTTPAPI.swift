@@ -91,8 +91,9 @@ public enum HTTPAPI {
         }
 
         api.get("/counters/types") { _, _ -> Response in
-            let types = try await engine.store.typeCounts().sorted { $0.key < $1.key }
-            return try json(OrderedObject(types.map { (key: $0.key, value: $0.value) }))
+            let types = try await engine.store.typeCounts().map { (key: $0.key.string, value: $0.value) }
+                .sorted { UTF8Key.compareBytes($0.key, $1.key) < 0 }
+            return try json(OrderedObject(types))
         }
 
         api.get("/counters/minutes") { request, _ -> Response in

@@ -377,7 +377,7 @@ struct NameCounts {
     private var touched: [Int32] = []
 
     /// Counts one occurrence.
-    mutating func add(_ name: CountedNames.Name, into delta: inout [String: Int]) {
+    mutating func add(_ name: CountedNames.Name, into delta: inout [UTF8Key: Int]) {
         switch name {
         case .id(let id):
             let i = Int(id)
@@ -385,15 +385,15 @@ struct NameCounts {
             if counts[i] == 0 { touched.append(id) }
             counts[i] += 1
         case .text(let text):
-            delta[text, default: 0] += 1
+            delta[UTF8Key(text), default: 0] += 1
         }
     }
 
     /// Moves the batch's counts into `delta` by name and resets them.
-    mutating func drain(into delta: inout [String: Int], names: [String]) {
+    mutating func drain(into delta: inout [UTF8Key: Int], names: [String]) {
         for id in touched {
             let i = Int(id)
-            delta[names[i], default: 0] += counts[i]
+            delta[UTF8Key(names[i]), default: 0] += counts[i]
             counts[i] = 0
         }
         touched.removeAll(keepingCapacity: true)

@@ -340,11 +340,11 @@ public final class PostgresStore: EngineStore {
         }
     }
 
-    public func typeCounts() async throws -> [String: Int] {
+    public func typeCounts() async throws -> [UTF8Key: Int] {
         try await read("read type counts") { client, logger in
-            var result: [String: Int] = [:]
+            var result: [UTF8Key: Int] = [:]
             for try await (type, count) in try await client.query("SELECT type, count FROM type_counts", logger: logger).decode((String, Int).self) {
-                result[type] = count
+                result[UTF8Key(type)] = count
             }
             return result
         }
@@ -447,9 +447,10 @@ public final class PostgresStore: EngineStore {
 
     public func commitCounters(_ delta: CounterDelta, offsets: [OffsetAdvance], scope: OffsetScope) async throws {
         let now = Timestamp.format(millis: Int64(Date().timeIntervalSince1970 * 1000))
-        // Keys sorted: two instances adding to the same rows lock them in the same order (no deadlock).
-        let pages = delta.pages.sorted { $0.key < $1.key }
-        let types = delta.types.sorted { $0.key < $1.key }
+        // Keys in the table's order (bytes, `COLLATE "C"`): two instances adding to the same rows lock them in
+        // the same order (no deadlock).
+        let pages = delta.pages.map { (key: $0.key.string, value: $0.value) }.sorted { UTF8Key.compareBytes($0.key, $1.key) < 0 }
+        let types = delta.types.map { (key: $0.key.string, value: $0.value) }.sorted { UTF8Key.compareBytes($0.key, $1.key) < 0 }
         let minutes = delta.minutes.sorted { $0.key < $1.key }
         do {
             try await transaction("commit counters") { conn, logger in

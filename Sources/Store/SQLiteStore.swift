@@ -221,9 +221,9 @@ public final class SQLiteStore: EngineStore {
         try await run("commit counters") { db in
             try Self.advance(db, offsets, scope, now: now)
             let pages = try db.cachedStatement(sql: "INSERT INTO page_counts (page, count) VALUES (?, ?) ON CONFLICT (page) DO UPDATE SET count = page_counts.count + excluded.count")
-            for (page, n) in delta.pages { try pages.execute(arguments: [page, n]) }
+            for (page, n) in delta.pages { try pages.execute(arguments: [page.string, n]) }
             let types = try db.cachedStatement(sql: "INSERT INTO type_counts (type, count) VALUES (?, ?) ON CONFLICT (type) DO UPDATE SET count = type_counts.count + excluded.count")
-            for (type, n) in delta.types { try types.execute(arguments: [type, n]) }
+            for (type, n) in delta.types { try types.execute(arguments: [type.string, n]) }
             let minutes = try db.cachedStatement(sql: "INSERT INTO minute_counts (minute, count) VALUES (?, ?) ON CONFLICT (minute) DO UPDATE SET count = minute_counts.count + excluded.count")
             for (minute, n) in delta.minutes { try minutes.execute(arguments: [Timestamp.format(millis: minute), n]) }
         }
@@ -388,11 +388,11 @@ public final class SQLiteStore: EngineStore {
         return rows.map { ($0.page, $0.count) }
     }
 
-    public func typeCounts() async throws -> [String: Int] {
+    public func typeCounts() async throws -> [UTF8Key: Int] {
         try await read("read type counts") { db in
-            var result: [String: Int] = [:]
+            var result: [UTF8Key: Int] = [:]
             for row in try Row.fetchAll(db, sql: "SELECT type, count FROM type_counts") {
-                result[try Self.column(row, "type", of: "type_counts")] = try Self.column(row, "count", of: "type_counts") as Int
+                result[UTF8Key(try Self.column(row, "type", of: "type_counts"))] = try Self.column(row, "count", of: "type_counts") as Int
             }
             return result
         }

@@ -105,19 +105,19 @@ public struct OffsetScope: Sendable, Hashable {
 
 /// The counter subscriber's aggregate for one batch: increments to add.
 public struct CounterDelta: Sendable, Equatable {
-    /// Page views per page.
-    public var pages: [String: Int] = [:]
+    /// Page views per page (pages and types are told apart by their bytes, as the stores' keys are).
+    public var pages: [UTF8Key: Int] = [:]
     /// Valid events per type.
-    public var types: [String: Int] = [:]
+    public var types: [UTF8Key: Int] = [:]
     /// Page views per UTC minute start (ms since the epoch).
     public var minutes: [Int64: Int] = [:]
     /// Creates an empty delta.
     public init() {}
     /// Adds one valid event.
     public mutating func add(_ event: Event) {
-        types[event.type, default: 0] += 1
+        types[UTF8Key(event.type), default: 0] += 1
         if event.isPageView, let page = event.page {
-            pages[page, default: 0] += 1
+            pages[UTF8Key(page), default: 0] += 1
             minutes[Timestamp.minuteFloor(event.timestamp), default: 0] += 1
         }
     }
@@ -208,7 +208,7 @@ public protocol EngineStore: Sendable {
     /// Page counts by count descending (ties by page), at most `top`.
     func pageCounts(top: Int) async throws -> [(page: String, count: Int)]
     /// Counts per event type.
-    func typeCounts() async throws -> [String: Int]
+    func typeCounts() async throws -> [UTF8Key: Int]
     /// Page views per minute in `[from, to)` (ms; `nil` = open), ascending, non-empty minutes.
     func minuteCounts(from: Int64?, to: Int64?) async throws -> [(minute: Int64, count: Int)]
     /// The `limit` profiles with the highest churn scores.

@@ -122,10 +122,10 @@ struct CountedNamesTests {
                 // Mostly in time order, sometimes back by a few minutes.
                 minute += Int64.random(in: -2...3, using: &generator) * 60_000
                 let type = types.randomElement(using: &generator)!
-                expected.types[type, default: 0] += 1
+                expected.types[UTF8Key(type), default: 0] += 1
                 if type == "page_view" {
                     let page = pages.randomElement(using: &generator)!
-                    expected.pages[page, default: 0] += 1
+                    expected.pages[UTF8Key(page), default: 0] += 1
                     expected.minutes[minute, default: 0] += 1
                     newest = max(newest ?? .min, minute)
                     messages.append(.event(type: Self.name(names, type), page: Self.name(names, page), minute: minute))
@@ -144,13 +144,13 @@ struct CountedNamesTests {
     func counts() {
         let names = ["/a", "/b", "/c"]
         var counts = NameCounts()
-        var delta: [String: Int] = [:]
+        var delta: [UTF8Key: Int] = [:]
         for name: CountedNames.Name in [.id(2), .id(0), .id(2), .text("/z"), .id(2), .text("/z")] {
             counts.add(name, into: &delta)
         }
         counts.drain(into: &delta, names: names)
         #expect(delta == ["/c": 3, "/a": 1, "/z": 2])
-        var next: [String: Int] = [:]
+        var next: [UTF8Key: Int] = [:]
         counts.add(.id(1), into: &next)
         counts.drain(into: &next, names: names)
         #expect(next == ["/b": 1])

@@ -168,6 +168,38 @@ struct EndToEndTests {
         engine.producer.shutdown()
     }
 
+    @Test("the counter tells pages and types apart by their bytes: canonically equivalent spellings (é as U+00E9 or e + U+0301) are two counters")
+    func counterKeysAreBytes() async throws {
+        let engine = try await makeEngine()
+        let nfcPage = "/caf\u{E9}", nfdPage = "/cafe\u{301}", nfcType = "r\u{E9}sum\u{E9}", nfdType = "re\u{301}sume\u{301}"
+        #expect(nfcPage == nfdPage && nfcType == nfdType, "the premise: Swift's == calls them equal")
+        let events: [(type: String, page: String?)] = [
+            ("page_view", nfcPage), ("page_view", nfdPage), ("page_view", nfdPage), ("page_view", nfcPage), ("page_view", nfdPage),
+            (nfcType, nil), (nfdType, nil), (nfdType, nil),
+        ]
+        let lines = events.enumerated().map { i, e in
+            #"{"event_id":"b\#(i)","type":"\#(e.type)","customer_id":"C\#(i % 3)","ts":"2026-02-01T10:0\#(i):00Z""#
+                + (e.page.map { #","page":"\#($0)"}"# } ?? "}")
+        }
+        // Twice: the first pass numbers the names, the second counts them by number.
+        let messages = (lines + lines).map { ProducerMessage(topic: engine.topic, key: nil, value: Array($0.utf8)) }
+        try await engine.producer.send(messages)
+        let running = Task { try await engine.counter.run() }
+        defer { running.cancel() }
+        let done = try await eventually { engine.counter.status.snapshot.processed + engine.counter.status.snapshot.malformed == messages.count }
+        #expect(done)
+        #expect(engine.counter.status.snapshot.malformed == 0)
+        let pages = try await engine.store.pageCounts(top: 10).map { (Array($0.page.utf8), $0.count) }
+        #expect(pages.count == 2)
+        #expect(pages.first { $0.0 == Array(nfcPage.utf8) }?.1 == 4 && pages.first { $0.0 == Array(nfdPage.utf8) }?.1 == 6, "\(pages)")
+        let types = try await engine.store.typeCounts().map { (Array("\($0.key)".utf8), $0.value) }
+        #expect(types.count == 3, "\(types)")
+        #expect(types.first { $0.0 == Array(nfcType.utf8) }?.1 == 2 && types.first { $0.0 == Array(nfdType.utf8) }?.1 == 4, "\(types)")
+        running.cancel()
+        try? await running.value
+        engine.producer.shutdown()
+    }
+
     @Test("batches of 5,000 events for 4,500 distinct customers (messages built in several buffers per batch): one churn-scores and one prediction-log message per customer, each with its stored score")
     func largeBatchesPublishEveryScore() async throws {
         let engine = try await makeEngine(batchSize: 5_000)

@@ -54,7 +54,7 @@ func expectProfilesMatchOracle(_ store: any EngineStore, oracle: String, only cu
 /// Compares the counter tables with `oracle_*/counts_by_*.csv` and `pageviews_per_minute.csv` exactly.
 func expectCountersMatchOracle(_ store: any EngineStore, oracle: String, sourceLocation: SourceLocation = #_sourceLocation) async throws {
     let types = try Shared.csv("\(oracle)/counts_by_type.csv")
-    let expectedTypes = Dictionary(uniqueKeysWithValues: types.map { ($0["type"]!, Int($0["count"]!)!) })
+    let expectedTypes = Dictionary(uniqueKeysWithValues: types.map { (UTF8Key($0["type"]!), Int($0["count"]!)!) })
     #expect(try await store.typeCounts() == expectedTypes, sourceLocation: sourceLocation)
 
     let pages = try pageOracle(oracle)

@@ -176,7 +176,7 @@ struct PostgresStoreTests {
         var expected = d1.pages
         for (page, n) in d2.pages { expected[page, default: 0] += n }
         let pages = try await store.pageCounts(top: 10)
-        #expect(Dictionary(uniqueKeysWithValues: pages.map { ($0.page, $0.count) }) == expected)
+        #expect(Dictionary(uniqueKeysWithValues: pages.map { (UTF8Key($0.page), $0.count) }) == expected)
         #expect(try await store.typeCounts() == ["page_view": 17])
         #expect(try await store.offsets(Self.counterScope) == [0: 17])
         #expect(try await store.offsets(Self.scope) == [0: 150])

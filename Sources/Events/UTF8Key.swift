@@ -4,18 +4,21 @@ import Glibc
 import Darwin
 #endif
 
-/// A customer id as a key: equal and hashed by its UTF-8 bytes, as the contract treats it (the arm hashes
-/// its bytes, Kafka keys and both stores' rows are bytes). `String`'s own `==` and hash treat canonically
-/// equivalent strings — "é" (U+00E9) and "e\u{301}" — as one, which made two customers' events one profile
-/// in the enricher's cache and one row of a bulk load.
-public struct CustomerID: Hashable, Sendable, CustomStringConvertible {
+/// A customer id as a key (see ``UTF8Key``).
+public typealias CustomerID = UTF8Key
+
+/// A string as a key: equal and hashed by its UTF-8 bytes, as the contract treats ids, pages and types (the
+/// arm hashes an id's bytes, Kafka keys and both stores' rows are bytes). `String`'s own `==` and hash treat
+/// canonically equivalent strings — "é" (U+00E9) and "e\u{301}" — as one, which made two customers' events
+/// one profile in the enricher's cache and one row of a bulk load, and two pages one counter.
+public struct UTF8Key: Hashable, Sendable, CustomStringConvertible {
     /// The id.
     public let string: String
 
     /// The key of `string`.
     @inline(__always) public init(_ string: String) { self.string = string }
 
-    public static func == (a: CustomerID, b: CustomerID) -> Bool {
+    public static func == (a: UTF8Key, b: UTF8Key) -> Bool {
         a.string.utf8.count == b.string.utf8.count && compareBytes(a.string, b.string) == 0
     }
 
@@ -47,6 +50,6 @@ public struct CustomerID: Hashable, Sendable, CustomStringConvertible {
     public var description: String { string }
 }
 
-extension CustomerID: ExpressibleByStringLiteral {
+extension UTF8Key: ExpressibleByStringLiteral {
     public init(stringLiteral value: String) { self.init(value) }
 }
