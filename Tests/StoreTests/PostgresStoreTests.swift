@@ -26,6 +26,24 @@ struct PostgresStoreTests {
         }
     }
 
+    @Test("counter rows are keyed by bytes: pages and types spelled with U+00E9 or e + U+0301 are separate rows, read back apart",
+          arguments: StoreBackends.all)
+    func counterKeysAreBytes(backend: String) async throws {
+        let (store, _) = try await StoreBackends.make(backend)
+        let nfc = "/caf\u{E9}", nfd = "/cafe\u{301}"
+        var delta = CounterDelta()
+        for page in [nfc, nfd, nfd] { delta.add(Self.pageView("C1", "2026-02-01T10:42:10Z", page)) }
+        delta.add(Event(eventID: "t1", type: "r\u{E9}sum\u{E9}", customerID: "C1", timestamp: Timestamp.parse("2026-02-01T10:42:10Z")!, page: nil))
+        delta.add(Event(eventID: "t2", type: "re\u{301}sume\u{301}", customerID: "C1", timestamp: Timestamp.parse("2026-02-01T10:42:10Z")!, page: nil))
+        #expect(delta.pages == [UTF8Key(nfc): 1, UTF8Key(nfd): 2])
+        try await store.commitCounters(delta, offsets: [OffsetAdvance(partition: 0, expected: nil, next: 5)], scope: Self.counterScope)
+        try await store.commitCounters(delta, offsets: [OffsetAdvance(partition: 0, expected: 5, next: 10)], scope: Self.counterScope)
+        let pages = try await store.pageCounts(top: 5).map { (Array($0.page.utf8), $0.count) }
+        #expect(pages.count == 2 && pages[0] == (Array(nfd.utf8), 4) && pages[1] == (Array(nfc.utf8), 2), "\(pages)")
+        #expect(try await store.typeCounts() == ["page_view": 6, UTF8Key("r\u{E9}sum\u{E9}"): 2, UTF8Key("re\u{301}sume\u{301}"): 2])
+        try await store.close()
+    }
+
     @Test("a retried commit that already went through succeeds and applies nothing twice; a stale one is fenced",
           arguments: StoreBackends.all)
     func retryAfterUnknownOutcome(backend: String) async throws {
