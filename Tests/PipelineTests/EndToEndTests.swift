@@ -71,6 +71,32 @@ struct EndToEndTests {
         return out
     }
 
+    /// Runs the prediction subscriber until all `total` messages of its topic are processed or malformed and
+    /// nothing is left to read, then stops it.
+    func runPrediction(_ engine: Engine, total: Int, timeout: Duration = .seconds(90)) async throws {
+        let running = Task { try await engine.prediction.run() }
+        let done = try await eventually(timeout: timeout) {
+            let p = engine.prediction.status.snapshot
+            return p.processed + p.malformed == total && p.lag == 0
+        }
+        #expect(done)
+        running.cancel()
+        try await running.value
+    }
+
+    /// Sends `lines` (keyless) twice — the first pass numbers the names, the second counts them by number —
+    /// and runs the counter subscriber until it has counted them all, then stops it.
+    func countTwice(_ engine: Engine, _ lines: [String]) async throws {
+        let messages = (lines + lines).map { ProducerMessage(topic: engine.topic, key: nil, value: Array($0.utf8)) }
+        try await engine.producer.send(messages)
+        let running = Task { try await engine.counter.run() }
+        let done = try await eventually { engine.counter.status.snapshot.processed + engine.counter.status.snapshot.malformed == messages.count }
+        running.cancel()
+        try? await running.value
+        #expect(done)
+        #expect(engine.counter.status.snapshot.malformed == 0)
+    }
+
     @Test("dirty stream: profiles = oracle, 51 dead letters byte for byte, churn-scores match, counters = oracle")
     func dirtyStream() async throws {
         let engine = try await makeEngine()
@@ -152,19 +178,11 @@ struct EndToEndTests {
                 + (s.page ? #","page":"/p\#(i % 2)"}"# : "}")
         }
         // Twice: the first pass numbers the words, the second finds them by kind.
-        let messages = (lines + lines).map { ProducerMessage(topic: engine.topic, key: nil, value: Array($0.utf8)) }
-        try await engine.producer.send(messages)
-        let running = Task { try await engine.counter.run() }
-        defer { running.cancel() }
-        let done = try await eventually { engine.counter.status.snapshot.processed + engine.counter.status.snapshot.malformed == messages.count }
-        #expect(done)
-        #expect(engine.counter.status.snapshot.malformed == 0)
+        try await countTwice(engine, lines)
         let types = try await engine.store.typeCounts()
         #expect(types == ["page_view": 8, "PAGE_VIEW": 2, "login": 4, "Login": 2, "support_call": 4])
         let pages = try await engine.store.pageCounts(top: 10)
         #expect(Dictionary(uniqueKeysWithValues: pages.map { ($0.page, $0.count) }) == ["/p0": 4, "/p1": 4])
-        running.cancel()
-        try? await running.value
         engine.producer.shutdown()
     }
 
@@ -181,22 +199,13 @@ struct EndToEndTests {
             #"{"event_id":"b\#(i)","type":"\#(e.type)","customer_id":"C\#(i % 3)","ts":"2026-02-01T10:0\#(i):00Z""#
                 + (e.page.map { #","page":"\#($0)"}"# } ?? "}")
         }
-        // Twice: the first pass numbers the names, the second counts them by number.
-        let messages = (lines + lines).map { ProducerMessage(topic: engine.topic, key: nil, value: Array($0.utf8)) }
-        try await engine.producer.send(messages)
-        let running = Task { try await engine.counter.run() }
-        defer { running.cancel() }
-        let done = try await eventually { engine.counter.status.snapshot.processed + engine.counter.status.snapshot.malformed == messages.count }
-        #expect(done)
-        #expect(engine.counter.status.snapshot.malformed == 0)
+        try await countTwice(engine, lines)
         let pages = try await engine.store.pageCounts(top: 10).map { (Array($0.page.utf8), $0.count) }
         #expect(pages.count == 2)
         #expect(pages.first { $0.0 == Array(nfcPage.utf8) }?.1 == 4 && pages.first { $0.0 == Array(nfdPage.utf8) }?.1 == 6, "\(pages)")
         let types = try await engine.store.typeCounts().map { (Array("\($0.key)".utf8), $0.value) }
         #expect(types.count == 3, "\(types)")
         #expect(types.first { $0.0 == Array(nfcType.utf8) }?.1 == 2 && types.first { $0.0 == Array(nfdType.utf8) }?.1 == 4, "\(types)")
-        running.cancel()
-        try? await running.value
         engine.producer.shutdown()
     }
 
@@ -243,14 +252,7 @@ struct EndToEndTests {
     func backpressure() async throws {
         let engine = try await makeEngine(maxBuffered: 400, batchSize: 100)
         let total = try await produceReference("events_clean.jsonl", bootstrap: engine.broker.bootstrap, topic: engine.topic)
-        let running = Task { try await engine.prediction.run() }
-        let done = try await eventually(timeout: .seconds(120)) {
-            let p = engine.prediction.status.snapshot
-            return p.processed + p.malformed == total && p.lag == 0
-        }
-        #expect(done)
-        running.cancel()
-        try await running.value
+        try await runPrediction(engine, total: total, timeout: .seconds(120))
         #expect(engine.prediction.peakBufferedRecords <= 400)
         #expect(engine.prediction.holdCount + engine.prediction.pauseCount > 0, "backpressure should have stopped the polling")
         try await expectProfilesMatchOracle(engine.store, oracle: "oracle_clean")
@@ -268,14 +270,7 @@ struct EndToEndTests {
             let depth = Thread.callStackReturnAddresses.count
             calls.withLock { $0.append((times.count, depth)) }
         }
-        let running = Task { try await engine.prediction.run() }
-        let done = try await eventually {
-            let p = engine.prediction.status.snapshot
-            return p.processed + p.malformed == total && p.lag == 0
-        }
-        #expect(done)
-        running.cancel()
-        try await running.value
+        try await runPrediction(engine, total: total)
         let seen = calls.withLock { $0 }
         // The oracle's per-event file has a row per relevant event.
         let relevant = try Shared.csv("oracle_clean/per_event_features.csv").count

@@ -17,14 +17,7 @@ struct RescoreChangedTests {
         let e2e = EndToEndTests()
         let engine = try await e2e.makeEngine()
         let total = try await produceReference("events_clean.jsonl", bootstrap: engine.broker.bootstrap, topic: engine.topic)
-        let running = Task { try await engine.prediction.run() }
-        let done = try await eventually {
-            let p = engine.prediction.status.snapshot
-            return p.processed + p.malformed == total && p.lag == 0
-        }
-        #expect(done)
-        running.cancel()
-        _ = try? await running.value
+        try await e2e.runPrediction(engine, total: total)
 
         // Every customer's plan moves on (basic → standard → premium → basic): the model's input changes.
         let records = try CustomerCSV.parse(Data(contentsOf: Shared.reference("customers.csv")), file: "customers.csv")

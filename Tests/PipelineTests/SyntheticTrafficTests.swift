@@ -9,18 +9,13 @@ import Testing
 /// and every event must be one the engine accepts.
 @Suite("Synthetic traffic")
 struct SyntheticTrafficTests {
-    /// The generator as it was before it wrote bytes (2026-12-01), kept as the oracle of its stream.
+    /// The generator as it was before it wrote bytes (2026-12-01), kept as the oracle of its events' text.
     struct StringGenerator {
+        /// The draws of the generator (its SplitMix64), with the event id built as Strings as before.
         struct Random {
-            var state: UInt64
-            mutating func next() -> UInt64 {
-                state &+= 0x9E37_79B9_7F4A_7C15
-                var z = state
-                z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-                z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-                return z ^ (z >> 31)
-            }
-            mutating func nextDouble() -> Double { Double(next() >> 11) * 0x1.0p-53 }
+            var rng: SplitMix64
+            mutating func next() -> UInt64 { rng.next() }
+            mutating func nextDouble() -> Double { rng.nextDouble() }
             mutating func uuid() -> String {
                 func padded(_ s: String) -> String { String(repeating: "0", count: 16 - s.count) + s }
                 let a = next(), b = next()
@@ -75,7 +70,7 @@ struct SyntheticTrafficTests {
     ])
     func sameStream(seed: UInt64, customers: Int, start: Int64, gap: Double) {
         var bytes = SyntheticTraffic(customers: customers, seed: seed, startMillis: start, meanGapMillis: gap)
-        var strings = StringGenerator(rng: .init(state: seed), clock: Double(start), customers: customers, meanGap: gap)
+        var strings = StringGenerator(rng: .init(rng: SplitMix64(seed: seed)), clock: Double(start), customers: customers, meanGap: gap)
         for i in 0..<20_000 {
             let (id, json) = bytes.next()
             let (expectedID, expectedJSON) = strings.next()
