@@ -341,7 +341,7 @@ struct EndToEndBench {
         let load = try ChildProcess.startProducer(options.streamscore, bootstrap: bootstrap, topic: topic,
                                                   ["--synthetic", "\(Int(rate) * duration)", "--customers", "\(options.customers)",
                                                    "--rate", "\(rate)"])
-        guard load.wait() == 0 else { throw BenchError("the load producer (streamscore produce --rate) failed") }
+        guard await load.exitStatus() == 0 else { throw BenchError("the load producer (streamscore produce --rate) failed") }
         try await Task.sleep(for: .seconds(1))
         service.onCommit { _ in }
         let events = rate * Double(duration)

@@ -132,6 +132,16 @@ public final class ChildProcess: @unchecked Sendable {
         return process.terminationStatus
     }
 
+    /// Waits for the exit without holding a thread, and returns the exit status: for tasks whose process runs
+    /// other work meanwhile. (`wait()` blocks its thread until the exit; on one of Swift's cooperative threads
+    /// that is one of the pool's two on a 2-core machine, taken from everything else the process runs.)
+    public func exitStatus() async -> Int32 {
+        while process.isRunning {
+            try? await Task.sleep(for: .milliseconds(10))
+        }
+        return process.terminationStatus
+    }
+
     /// Waits for the exit, up to `timeout`; returns the exit status, or nil on time-out.
     public func waitExit(timeout: TimeInterval) -> Int32? {
         let deadline = Date().addingTimeInterval(timeout)
