@@ -76,8 +76,9 @@ bench: c-consumer
 	$(RELEASE_BIN) bench --c-consumer bench/c_consumer --only kafka,core,scoring
 	$(RELEASE_BIN) bench --c-consumer bench/c_consumer --only prediction
 	$(RELEASE_BIN) bench --c-consumer bench/c_consumer --only latency
-	@# 100,000 events: at 1 M the hottest customer's partition outgrows the mock broker's ~5 MiB per
-	@# partition (the C consumer read 773,735 of 1,000,000 on 2026-11-29), so the run could not finish.
+	@# Preloaded at 100,000 events: at 1 M the hottest customer's partition outgrows the mock broker's
+	@# ~5 MiB per partition (the C consumer read 773,735 of 1,000,000 on 2026-11-29). The section then runs
+	@# the 1 M-event stream paced at 50,000 events/s while the engine reads (--zipf-paced-messages/-rate).
 	$(RELEASE_BIN) bench --c-consumer bench/c_consumer --only zipf --e2e-messages 100000
 	$(RELEASE_BIN) bench --c-consumer bench/c_consumer --only counter
 	@# End to end into PostgreSQL when a database is given (an empty one: the bench writes its tables);

@@ -65,6 +65,11 @@ public struct BenchOptions: Sendable {
     public var customers = 100_000
     /// Exponent of the Zipf-skewed stream (`zipf`).
     public var zipfExponent = 1.1
+    /// Events of the `zipf` section's paced run (0: skipped): the goals' size, which cannot be preloaded on
+    /// the mock broker (see `EndToEndBench.pacedZipfRun`).
+    public var zipfPacedMessages = 1_000_000
+    /// Events/s of that run.
+    public var zipfPacedRate = 50_000.0
     /// Events/s of the fixed-rate latency measurement.
     public var latencyRate = 20_000.0
     /// Seconds of the latency measurement (0: skipped).

@@ -55,6 +55,12 @@ struct BenchCommand: AsyncParsableCommand {
     @Option(help: "Zipf exponent of the zipf section's stream.")
     var zipf = 1.1
 
+    @Option(name: .customLong("zipf-paced-messages"), help: "Events of the zipf section's paced run, produced while the engine reads (0 = skip).")
+    var zipfPacedMessages = 1_000_000
+
+    @Option(name: .customLong("zipf-paced-rate"), help: "Events/s of that paced run.")
+    var zipfPacedRate = 50_000.0
+
     @Option(name: .customLong("latency-rate"), help: "Events/s of the fixed-rate latency measurement.")
     var latencyRate = 20_000.0
 
@@ -73,6 +79,7 @@ struct BenchCommand: AsyncParsableCommand {
             throw ValidationError("--messages, --e2e-messages, --customers, --partitions and --runs must be ≥ 1")
         }
         guard zipf > 0 else { throw ValidationError("--zipf must be > 0") }
+        guard zipfPacedMessages >= 0, zipfPacedRate > 0 else { throw ValidationError("--zipf-paced-messages must be ≥ 0 and --zipf-paced-rate > 0") }
         guard latencyRate > 0, latencySeconds >= 0 else { throw ValidationError("--latency-rate must be > 0, --latency-seconds ≥ 0") }
     }
 
@@ -98,6 +105,8 @@ struct BenchCommand: AsyncParsableCommand {
         options.predictionLogTopic = predictionLogTopic == "none" ? nil : predictionLogTopic
         options.customers = customers
         options.zipfExponent = zipf
+        options.zipfPacedMessages = zipfPacedMessages
+        options.zipfPacedRate = zipfPacedRate
         options.latencyRate = latencyRate
         options.latencySeconds = latencySeconds
         if isPostgresURL {
