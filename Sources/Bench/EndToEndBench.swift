@@ -189,15 +189,25 @@ struct EndToEndBench {
                         .atLeast(0.9), target: "≥ 0.90", note: sizeNote)
         }
 
-        running.cancel()
-        try? await running.value
-        producer.shutdown()
-        try await engineStore.close()
-        let peak = memory.peakMiB()
-        report.add("\(subscriber) engine peak RSS (\(memory.scope))", String(format: "%.0f MiB", peak))
-        report.goal("engine peak RSS, \(title)", value: peak, String(format: "%.0f MiB", peak), .atMost(500), target: "≤ 500 MiB",
-                    note: memory.note)
+        try await stop(running, producer: producer, store: engineStore, memory: memory, figure: "\(subscriber) engine peak RSS",
+                       goal: "engine peak RSS, \(title)", report: report)
         if kind == .zipf && options.zipfPacedMessages > 0 { try await pacedZipfRun(dir: dir, report: report) }
+    }
+
+    /// A prediction subscriber with the bench's model (or model set), log topic and reasons on `store`, reading
+    /// `topic` as a group of its own (prefix `group`), and the producer it publishes with.
+    private func predictionEngine(store: any EngineStore, bootstrap: String, topic: String, group: String) throws
+        -> (service: PredictionSubscriber, producer: KafkaProducer) {
+        let kafka = KafkaConfig(bootstrapServers: bootstrap)
+        let producer = try KafkaProducer(config: kafka, logger: logger)
+        var settings = SubscriberSettings(kafka: kafka)
+        settings.topic = topic
+        settings.groupPrefix = "\(group)-\(UUID().uuidString.prefix(6))"
+        settings.predictionLogTopic = options.predictionLogTopic
+        settings.reasons = options.reasons
+        let registry = try options.modelSet.map { try ModelRegistry(modelSet: URL(fileURLWithPath: $0)) }
+            ?? ModelRegistry(contentsOf: URL(fileURLWithPath: options.model))
+        return (try PredictionSubscriber(settings: settings, store: store, registry: registry, producer: producer, logger: logger), producer)
     }
 
     /// The Zipf-skewed stream at the goals' size. It cannot be preloaded on the mock broker: the hottest
@@ -213,16 +223,7 @@ struct EndToEndBench {
         defer { broker.stop() }
         let memory = EngineMemory()
         let store = try await StoreFactory.open(.sqlite(path: dir.appendingPathComponent("zipf-paced.db").path))
-        let kafka = KafkaConfig(bootstrapServers: bootstrap)
-        let producer = try KafkaProducer(config: kafka, logger: logger)
-        var settings = SubscriberSettings(kafka: kafka)
-        settings.topic = topic
-        settings.groupPrefix = "bench-zipf-\(UUID().uuidString.prefix(6))"
-        settings.predictionLogTopic = options.predictionLogTopic
-        settings.reasons = options.reasons
-        let registry = try options.modelSet.map { try ModelRegistry(modelSet: URL(fileURLWithPath: $0)) }
-            ?? ModelRegistry(contentsOf: URL(fileURLWithPath: options.model))
-        let service = try PredictionSubscriber(settings: settings, store: store, registry: registry, producer: producer, logger: logger)
+        let (service, producer) = try predictionEngine(store: store, bootstrap: bootstrap, topic: topic, group: "bench-zipf")
         let running = Task { try await service.run() }
         defer { running.cancel() }
         // The load starts once the engine reads: events made while its group forms would pile up in the hot
@@ -258,14 +259,21 @@ struct EndToEndBench {
         if snapshot.lostToRetention > 0 {
             printLine("  (events were lost to the mock's retention: the engine fell behind; the figures above do not count)")
         }
+        try await stop(running, producer: producer, store: store, memory: memory, figure: "\(label): engine peak RSS",
+                       goal: "engine peak RSS, prediction into SQLite, Zipf-skewed customers, paced", report: report)
+    }
+
+    /// Stops an end-to-end run's engine (its task, producer and store) and reports its peak RSS since `memory`
+    /// was taken, with the 500 MiB goal.
+    private func stop(_ running: Task<Void, any Error>, producer: KafkaProducer, store: any EngineStore, memory: EngineMemory,
+                      figure: String, goal: String, report: BenchReport) async throws {
         running.cancel()
         try? await running.value
         producer.shutdown()
         try await store.close()
         let peak = memory.peakMiB()
-        report.add("\(label): engine peak RSS (\(memory.scope))", String(format: "%.0f MiB", peak))
-        report.goal("engine peak RSS, prediction into SQLite, Zipf-skewed customers, paced", value: peak, String(format: "%.0f MiB", peak),
-                    .atMost(500), target: "≤ 500 MiB", note: memory.note)
+        report.add("\(figure) (\(memory.scope))", String(format: "%.0f MiB", peak))
+        report.goal(goal, value: peak, String(format: "%.0f MiB", peak), .atMost(500), target: "≤ 500 MiB", note: memory.note)
     }
 
     /// The latency runs: on the product's default topic layout (6 partitions, `streamscore broker`) for the
@@ -339,16 +347,7 @@ struct EndToEndBench {
         let floorSeconds = 2
         let floor = try await transportLatency(bootstrap: bootstrap, topic: topic, seconds: floorSeconds)
         let store = try await StoreFactory.open(.sqlite(path: dir.appendingPathComponent("latency-\(partitions).db").path))
-        let kafka = KafkaConfig(bootstrapServers: bootstrap)
-        let producer = try KafkaProducer(config: kafka, logger: logger)
-        var settings = SubscriberSettings(kafka: kafka)
-        settings.topic = topic
-        settings.groupPrefix = "bench-latency-\(UUID().uuidString.prefix(6))"
-        settings.predictionLogTopic = options.predictionLogTopic
-        settings.reasons = options.reasons
-        let registry = try options.modelSet.map { try ModelRegistry(modelSet: URL(fileURLWithPath: $0)) }
-            ?? ModelRegistry(contentsOf: URL(fileURLWithPath: options.model))
-        let service = try PredictionSubscriber(settings: settings, store: store, registry: registry, producer: producer, logger: logger)
+        let (service, producer) = try predictionEngine(store: store, bootstrap: bootstrap, topic: topic, group: "bench-latency")
         let running = Task { try await service.run() }
         defer { running.cancel() }
         _ = try await waitUntilProcessed(service, messages: warmUp + Int(options.latencyRate) * floorSeconds)
