@@ -36,28 +36,8 @@ public struct SyntheticTraffic: Sendable {
 
     /// The id of the customer at `index` (0-based): `C000001` for 0.
     public static func customerID(_ index: Int) -> String {
-        var bytes: [UInt8] = []
-        appendCustomerID(index, to: &bytes)
-        return String(decoding: bytes, as: UTF8.self)
-    }
-
-    /// Appends `C`, then `index + 1` in decimal with at least six digits.
-    private static func appendCustomerID(_ index: Int, to out: inout [UInt8]) {
-        out.append(UInt8(ascii: "C"))
-        appendDecimal(UInt64(index + 1), minimumDigits: 6, to: &out)
-    }
-
-    private static func appendDecimal(_ value: UInt64, minimumDigits: Int, to out: inout [UInt8]) {
-        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 20) { digits in
-            var rest = value, count = 0
-            repeat {
-                digits[19 - count] = UInt8(ascii: "0") + UInt8(rest % 10)
-                rest /= 10
-                count += 1
-            } while rest > 0
-            if count < minimumDigits { out.append(contentsOf: repeatElement(UInt8(ascii: "0"), count: minimumDigits - count)) }
-            out.append(contentsOf: UnsafeBufferPointer(rebasing: digits[(20 - count)...]))
-        }
+        let number = String(index + 1)
+        return "C" + String(repeating: "0", count: max(0, 6 - number.utf8.count)) + number
     }
 
     private static let pages: [(value: [UInt8], weight: Double)] = [
@@ -85,8 +65,8 @@ public struct SyntheticTraffic: Sendable {
 
     /// The next event's customer id and JSON bytes.
     public mutating func next() -> (customerID: String, json: [UInt8]) {
-        // The bytes are written directly (the load producer makes 20,000 a second beside the engine it
-        // measures; built as interpolated Strings they cost it ~7 µs each, `perf`, 2026-12-01). The draws
+        // Written as bytes (`JSONBytes`): the load producer makes 20,000 a second beside the engine it
+        // measures, and built as interpolated Strings they cost it ~7 µs each (`perf`, 2026-12-01). The draws
         // keep their order, so a seed gives the events it gave before.
         // Skewed activity: a few customers produce most events.
         let customer = picker.next(&rng)
@@ -98,38 +78,32 @@ public struct SyntheticTraffic: Sendable {
             ts = Int64(Date().timeIntervalSince1970 * 1000)
         }
         let type = pick(Self.types)
-        var json: [UInt8] = []
-        json.reserveCapacity(256)
-        json.append(contentsOf: #"{"event_id":""#.utf8)
-        rng.appendUUID(to: &json)
-        json.append(contentsOf: #"","type":""#.utf8)
-        json.append(contentsOf: type)
-        json.append(contentsOf: #"","customer_id":""#.utf8)
-        var customerID: [UInt8] = []
-        customerID.reserveCapacity(8)
-        Self.appendCustomerID(customer, to: &customerID)
-        json.append(contentsOf: customerID)
-        json.append(contentsOf: #"","ts":""#.utf8)
+        let customerID = Self.customerID(customer)
+        var w = JSONBytes(capacity: 256)
+        w.raw(#"{"event_id":""#)
+        rng.appendUUID(to: &w)
+        w.raw(#"","type":""#)
+        w.json(type)
+        w.raw(#"","customer_id":""#)
+        w.write(customerID)
+        w.raw(#"","ts":""#)
         withUnsafeTemporaryAllocation(of: UInt8.self, capacity: Timestamp.maxFormattedLength) { buffer in
-            let length = Timestamp.write(millis: ts, into: buffer.baseAddress!)
-            json.append(contentsOf: UnsafeBufferPointer(rebasing: buffer[..<length]))
+            w.json(UnsafeBufferPointer(rebasing: buffer[..<Timestamp.write(millis: ts, into: buffer.baseAddress!)]))
         }
-        json.append(UInt8(ascii: "\""))
+        w.raw("\"")
         if type == Self.pageView {
-            json.append(contentsOf: #","page":""#.utf8)
-            json.append(contentsOf: pick(Self.pages))
-            json.append(UInt8(ascii: "\""))
+            w.raw(#","page":""#)
+            w.json(pick(Self.pages))
+            w.raw("\"")
         }
-        json.append(contentsOf: #","session_id":"s-"#.utf8)
-        json.append(contentsOf: customerID)
-        json.append(UInt8(ascii: "-"))
-        let halfHour = ts / 1_800_000
-        if halfHour < 0 { json.append(UInt8(ascii: "-")) }
-        Self.appendDecimal(halfHour.magnitude, minimumDigits: 1, to: &json)
-        json.append(contentsOf: #"","user_agent":""#.utf8)
-        json.append(contentsOf: Self.agents[Int(rng.next() % 4)])
-        json.append(contentsOf: #""}"#.utf8)
-        return (String(decoding: customerID, as: UTF8.self), json)
+        w.raw(#","session_id":"s-"#)
+        w.write(customerID)
+        w.raw("-")
+        w.int(Int(ts / 1_800_000))
+        w.raw(#"","user_agent":""#)
+        w.json(Self.agents[Int(rng.next() % 4)])
+        w.raw(#""}"#)
+        return (customerID, w.bytes)
     }
 }
 
@@ -184,17 +158,22 @@ struct SplitMix64: RandomNumberGenerator, Sendable {
     private static let hexDigits = Array("0123456789abcdef".utf8)
     /// Appends a version-4-shaped UUID made of two draws: the 32 hex digits of the draws, digits 12 and 16
     /// replaced by `4` and `a`, in groups of 8-4-4-4-12.
-    mutating func appendUUID(to out: inout [UInt8]) {
+    mutating func appendUUID(to out: inout JSONBytes) {
         let a = next(), b = next()
-        for i in 0..<32 {
-            switch i {
-            case 8, 20: out.append(UInt8(ascii: "-"))
-            case 12: out.append(contentsOf: [UInt8(ascii: "-"), UInt8(ascii: "4")]); continue
-            case 16: out.append(contentsOf: [UInt8(ascii: "-"), UInt8(ascii: "a")]); continue
-            default: break
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 36) { text in
+            var n = 0
+            for i in 0..<32 {
+                switch i {
+                case 8, 12, 16, 20:
+                    text[n] = UInt8(ascii: "-")
+                    n += 1
+                default: break
+                }
+                let word = i < 16 ? a : b
+                text[n] = i == 12 ? UInt8(ascii: "4") : i == 16 ? UInt8(ascii: "a") : Self.hexDigits[Int((word >> UInt64(60 - 4 * (i % 16))) & 0xF)]
+                n += 1
             }
-            let word = i < 16 ? a : b
-            out.append(Self.hexDigits[Int((word >> UInt64(60 - 4 * (i % 16))) & 0xF)])
+            out.json(UnsafeBufferPointer(text))
         }
     }
 }
