@@ -18,8 +18,8 @@ public final class SQLiteStore: EngineStore {
     public var groupCommitLimit: GroupCommitLimit { GroupCommitLimit(batches: 24, events: 90_000) }
     private let pool: DatabasePool
     private let checkpointer: WALCheckpointer
-    /// The writer connection checkpoints only when the log holds this many pages (4 KiB each).
-    static let writerCheckpointPages = 65_536
+    /// How long a connection waits for a lock before it fails (seconds).
+    static let busyTimeout = 10
     /// The file path.
     public let location: String
 
@@ -27,17 +27,21 @@ public final class SQLiteStore: EngineStore {
     /// - Throws: `StoreError.unavailable` naming the path and the fix.
     public init(path: String) throws {
         location = path
+        // Created first: the writer's connection refers to it (its log bound, `install(onWriter:)`).
+        let checkpointer = WALCheckpointer(path: path)
         var config = Configuration()
-        config.busyMode = .timeout(10)
+        config.busyMode = .timeout(TimeInterval(Self.busyTimeout))
         config.prepareDatabase { db in
             // WAL + NORMAL: a committed transaction survives a process crash (kill -9); only an OS
             // crash or power loss can lose the last few, which Kafka then replays (offsets live here).
             try db.execute(sql: "PRAGMA synchronous = NORMAL")
             // A 128 MiB page cache keeps a few hundred thousand profiles' B-tree pages in memory.
             try db.execute(sql: db.configuration.readonly ? "PRAGMA cache_size = -16384" : "PRAGMA cache_size = -131072")
-            // Checkpoints run on their own connection and thread (WALCheckpointer); the writer's own is a
-            // backstop for a log that grows past 256 MiB, and a log reset after it is cut back to 64 MiB.
-            try db.execute(sql: "PRAGMA wal_autocheckpoint = \(Self.writerCheckpointPages)")
+            // Checkpoints run on their own connection and thread (WALCheckpointer); the writer's own only
+            // bound the log when that thread falls behind, and a log reset after it is cut back to 64 MiB.
+            if !db.configuration.readonly, let writer = db.sqliteConnection {
+                checkpointer.install(onWriter: writer, busyTimeout: Int32(Self.busyTimeout * 1_000))
+            }
             try db.execute(sql: "PRAGMA journal_size_limit = 67108864")
         }
         do {
@@ -47,7 +51,7 @@ public final class SQLiteStore: EngineStore {
             }
             pool = try DatabasePool(path: path, configuration: config)
             try Self.migrator.migrate(pool)
-            checkpointer = WALCheckpointer(path: path)
+            self.checkpointer = checkpointer
             try checkpointer.start()
         } catch let error as StoreError {
             throw error

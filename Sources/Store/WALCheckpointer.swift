@@ -10,7 +10,7 @@ import Synchronization
 /// (6 partitions, 2026-11-29): with the automatic checkpoint every 16,384 pages a commit took 8.0 ms on
 /// average and the stored latency was p50 29.9 / p99 120 ms; with it off, 1.7 ms and 14.0 / 62.9 ms.
 /// A passive checkpoint from another connection runs beside the writer (it never blocks it). The writer
-/// keeps a far threshold (`SQLiteStore.writerCheckpointPages`) only as a backstop.
+/// checkpoints only as a bound for when this thread falls behind (``install(onWriter:busyTimeout:)``).
 ///
 /// A passive checkpoint alone does not keep the log short under steady commits: SQLite reuses the log
 /// from its start only when a write transaction begins while every frame is copied, and commits
@@ -72,8 +72,13 @@ import Synchronization
 /// schedule) while SQLite's timeout handler slept 10–20 ms between tries, so the restart gave up without
 /// having tried in any of the gaps. Under steady commits the handler now polls every millisecond: busy
 /// restarts in 0 of 8 runs of the two tests, interleaved with 3 of 8 (1, 2 and 4 busy restarts) with
-/// SQLite's handler. The steady test still failed once in three runs of the suite (71 MiB; no probe in
-/// that run), then passed in 18 runs (alone and in the suite).
+/// SQLite's handler. The steady test still failed in slower phases and on CI (59–68 MiB in 7 runs of
+/// 2026-12-01, over 64 MiB in 4): this thread alone gives no bound. So the writer restarts the log itself
+/// when a commit leaves ``writerRestartFrames`` in it (``install(onWriter:busyTimeout:)``), waiting for a
+/// pass of this thread in progress (``checkpoint(_:_:_:_:)``): both tests 57–58 MiB in 8 runs each. In
+/// the latency bench at 20,000 events/s (6 partitions), in a slow phase where the stored latency's p99 was
+/// 154–213 ms, the writer restarted the log 2–3 times per 15 s run, each 45–84 ms; p99 154–162 against
+/// 162–213 ms in three interleaved runs of the build before. No backlog commit did (1 M-event bench).
 final class WALCheckpointer: Sendable {
     /// How often the log is copied back.
     static let interval: DispatchTimeInterval = .milliseconds(200)
@@ -95,6 +100,18 @@ final class WALCheckpointer: Sendable {
     /// Restarts tried again at once, each after a passive pass, under steady commits when one was busy.
     static let restartRetries = 5
 
+    /// Under steady commits, from this many frames in the log after a commit (56 MiB) the writer restarts
+    /// the log itself (``install(onWriter:busyTimeout:)``): the bound that holds when this thread falls
+    /// behind. Above ``catchUpLimitFrames`` and the 6,700–11,200 frames at which the catch-up ended at
+    /// 20,000 events/s in the engine, so that normally this thread alone restarts the log.
+    static let writerRestartFrames: Int32 = 14_336
+    /// Under a backlog, from this many frames (256 MiB) the writer copies the log back itself, as SQLite's
+    /// automatic checkpoint did: there the log is bounded by this backstop (see ``backlogRows``).
+    static let writerBackstopFrames: Int32 = 65_536
+    /// How long the writer's own restart waits (milliseconds) for a pass of this thread in progress or for
+    /// older readers; busy after it, the next commit tries again.
+    static let writerRestartWait: Int32 = 200
+
     /// From this many profile rows in the writer's latest commit, the catch-up passes do not sync the
     /// files first: such commits are a backlog's group commits (up to 90,000 events each in the 1 M-event
     /// bench; at 20,000 events/s commits held at most ~700 events), whose passes copy tens of MiB each.
@@ -103,6 +120,10 @@ final class WALCheckpointer: Sendable {
     private let path: String
     /// Profile rows of the writer's latest commit (``noteCommit(rows:)``).
     private let lastCommitRows = Atomic<Int>(0)
+    /// Held for each checkpoint (``checkpoint(_:_:_:_:)``).
+    private let checkpoints = Mutex(())
+    /// The writer connection's busy timeout, restored after its own restart.
+    private let writerBusyTimeout = Atomic<Int32>(0)
     /// Signalled by `shutdown`: the thread's wait between passes ends at once instead of after `interval`.
     private let wake = DispatchSemaphore(value: 0)
     private let done = DispatchSemaphore(value: 0)
@@ -137,7 +158,7 @@ final class WALCheckpointer: Sendable {
         let thread = Thread { [self] in
             while wake.wait(timeout: .now() + Self.interval) == .timedOut {
                 var logFrames: Int32 = 0, copied: Int32 = 0
-                _ = sqlite3_wal_checkpoint_v2(connection.db, nil, SQLITE_CHECKPOINT_PASSIVE, &logFrames, &copied)
+                _ = checkpoint(connection.db, SQLITE_CHECKPOINT_PASSIVE, &logFrames, &copied)
                 guard logFrames >= Self.restartFrames else { continue }
                 // Catch up first: each pass copies what was committed during the one before, so the
                 // passes shorten until the restart below has little left to copy while it holds the writer.
@@ -163,18 +184,18 @@ final class WALCheckpointer: Sendable {
                 for _ in 0..<Self.catchUpPasses {
                     // What the pass before copied, and the log up to now, go to disk without holding the writer.
                     if steady { Self.syncFiles(path) }
-                    _ = sqlite3_wal_checkpoint_v2(connection.db, nil, SQLITE_CHECKPOINT_PASSIVE, &logFrames, &copied)
+                    _ = checkpoint(connection.db, SQLITE_CHECKPOINT_PASSIVE, &logFrames, &copied)
                     if logFrames - previous < Self.caughtUpFrames || logFrames >= limit { break }
                     previous = logFrames
                 }
                 // Busy (the writer or a reader did not finish within `restartWait`): under steady commits tried
                 // again at once, after a pass copying what came meanwhile; else after the next pass.
-                var restart = sqlite3_wal_checkpoint_v2(connection.db, nil, SQLITE_CHECKPOINT_RESTART, &logFrames, &copied)
+                var restart = checkpoint(connection.db, SQLITE_CHECKPOINT_RESTART, &logFrames, &copied)
                 var retries = 0
                 while restart == SQLITE_BUSY, steady, retries < Self.restartRetries, started.load(ordering: .relaxed) {
                     retries += 1
-                    _ = sqlite3_wal_checkpoint_v2(connection.db, nil, SQLITE_CHECKPOINT_PASSIVE, &logFrames, &copied)
-                    restart = sqlite3_wal_checkpoint_v2(connection.db, nil, SQLITE_CHECKPOINT_RESTART, &logFrames, &copied)
+                    _ = checkpoint(connection.db, SQLITE_CHECKPOINT_PASSIVE, &logFrames, &copied)
+                    restart = checkpoint(connection.db, SQLITE_CHECKPOINT_RESTART, &logFrames, &copied)
                 }
             }
             sqlite3_close(connection.db)
@@ -193,6 +214,48 @@ final class WALCheckpointer: Sendable {
             _ = fdatasync(fd)
             close(fd)
         }
+    }
+
+    /// Bounds the log from the writer's side: installs on the writer's connection `db` a hook that SQLite
+    /// calls after each commit with the frames in the log. Under steady commits, from
+    /// ``writerRestartFrames`` the writer restarts the log itself (a `RESTART` checkpoint copying what this
+    /// thread has not, waiting at most ``writerRestartWait``), so the log stays within that bound and one
+    /// commit even when this thread falls behind (a slow disk or a starved core; see the type's notes).
+    /// Under a backlog, a passive checkpoint from ``writerBackstopFrames``.
+    /// Replaces SQLite's automatic checkpoint on that connection. The connection's busy timeout
+    /// (`busyTimeout`, milliseconds) is restored after the restart.
+    /// - Important: the hook refers to this checkpointer unretained; the caller keeps it alive as long as
+    ///   the connection.
+    func install(onWriter db: OpaquePointer, busyTimeout: Int32) {
+        writerBusyTimeout.store(busyTimeout, ordering: .relaxed)
+        sqlite3_wal_hook(db, { context, db, _, frames in
+            guard let context, let db else { return SQLITE_OK }
+            Unmanaged<WALCheckpointer>.fromOpaque(context).takeUnretainedValue().writerCommitted(db, frames: frames)
+            // The commit has happened: any other answer would report it as failed.
+            return SQLITE_OK
+        }, Unmanaged.passUnretained(self).toOpaque())
+    }
+
+    /// The writer's hook (see ``install(onWriter:busyTimeout:)``), after a commit that left `frames` in the log.
+    private func writerCommitted(_ db: OpaquePointer, frames: Int32) {
+        let steady = lastCommitRows.load(ordering: .relaxed) < Self.backlogRows
+        guard frames >= (steady ? Self.writerRestartFrames : Self.writerBackstopFrames) else { return }
+        var logFrames: Int32 = 0, copied: Int32 = 0
+        if steady {
+            sqlite3_busy_timeout(db, Self.writerRestartWait)
+            _ = checkpoint(db, SQLITE_CHECKPOINT_RESTART, &logFrames, &copied)
+            sqlite3_busy_timeout(db, writerBusyTimeout.load(ordering: .relaxed))
+        } else {
+            _ = checkpoint(db, SQLITE_CHECKPOINT_PASSIVE, &logFrames, &copied)
+        }
+    }
+
+    /// One checkpoint of `mode` on `db`, one at a time between this thread and the writer: SQLite answers a
+    /// checkpoint that finds another in progress with `SQLITE_BUSY` at once, without calling the busy
+    /// handler, so the writer's restart waits here for a pass in progress instead (before, it found one
+    /// in 30 of 36 tries in `WALCheckpointTests` and the log grew on, up to 75 MiB).
+    private func checkpoint(_ db: OpaquePointer, _ mode: Int32, _ logFrames: inout Int32, _ copied: inout Int32) -> Int32 {
+        checkpoints.withLock { _ in sqlite3_wal_checkpoint_v2(db, nil, mode, &logFrames, &copied) }
     }
 
     /// Called by the writer with the number of profile rows it committed.

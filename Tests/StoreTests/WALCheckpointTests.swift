@@ -90,25 +90,28 @@ struct WALCheckpointTests {
     @Test("commits at a steady rate (40 a second, as at 20,000 events/s): the log is started again from its beginning, within 64 MiB, instead of growing to the writer's 256 MiB backstop")
     func logRestartsUnderSteadyCommits() async throws {
         try await withStore { store, path in
-            // Each commit rewrites ~500 pages (~2 MiB of log): the 320 commits write ~640 MiB.
+            // Each commit rewrites ~500 pages (~2 MiB of log): the 320 commits write ~640 MiB. With the
+            // checkpoint thread alone the log reached 59–68 MiB (over 64 in 4 of 7 runs, and on CI,
+            // 2026-12-01); since the writer restarts it from 56 MiB, 57–58 MiB in 8 runs.
             let largestLog = try await steadyCommits(store, path)
             #expect(largestLog < 64 << 20, "largest log \(largestLog >> 20) MiB")
         }
     }
 
-    @Test("the same steady commits while two other writers sync 1 MiB writes to the same disk: the log still restarts, within 96 MiB, instead of growing toward the backstop")
+    @Test("the same steady commits while two other writers sync 1 MiB writes to the same disk: the log still restarts, within 64 MiB, instead of growing toward the backstop")
     func logRestartsOnABusyDisk() async throws {
         try await withStore { store, path in
-            // Before, each catch-up pass took longer on the busy disk than the commits it copied, all 20 passes
-            // ran (1.1–1.7 s), and a busy restart waited for the next cycle: the log grew to 58–264 MiB, over
-            // 96 MiB in 15 of 16 runs (2026-11-30); since, 51–80 MiB in six runs interleaved with six of those.
-            // 96 MiB: the steady bound above and half of it again, what a slow restart lets the commits add.
+            // Each catch-up pass took longer on the busy disk than the commits it copied, all 20 passes ran
+            // (1.1–1.7 s), and a busy restart waited for the next cycle: the log grew to 58–264 MiB (2026-11-30);
+            // with the catch-up limit and retried restarts, 51–80 MiB; with the checkpoint thread alone it
+            // reached 59–75 MiB (2026-12-01). The writer now restarts the log itself from 56 MiB, waiting for a
+            // pass in progress: 57–58 MiB in 8 runs, the same bound as without the other writers.
             let load = DiskLoad(folder: (path as NSString).deletingLastPathComponent, writers: 2)
             defer { load.stop() }
             let largestLog = try await steadyCommits(store, path)
             load.stop()
             #expect(load.writes > 0, "the disk load wrote nothing")
-            #expect(largestLog < 96 << 20, "largest log \(largestLog >> 20) MiB")
+            #expect(largestLog < 64 << 20, "largest log \(largestLog >> 20) MiB")
         }
     }
 
