@@ -108,9 +108,13 @@ final class WALCheckpointer: Sendable {
     /// Under a backlog, from this many frames (256 MiB) the writer copies the log back itself, as SQLite's
     /// automatic checkpoint did: there the log is bounded by this backstop (see ``backlogRows``).
     static let writerBackstopFrames: Int32 = 65_536
-    /// How long the writer's own restart waits (milliseconds) for a pass of this thread in progress or for
-    /// older readers; busy after it, the next commit tries again.
-    static let writerRestartWait: Int32 = 200
+    /// How long the writer's own restart waits (milliseconds) for readers older than the log's last frame
+    /// (it waits for a pass of this thread in progress apart, ``checkpoint(_:_:_:_:)``).
+    static let writerRestartWait: Int32 = 50
+    /// After a busy restart (a reader outlasted ``writerRestartWait``), frames the log grows by before the
+    /// writer tries again (16 MiB): a long read (a scan of the whole table) then holds the writer once per
+    /// 16 MiB of log, not once per commit.
+    static let writerRetryFrames: Int32 = 4_096
 
     /// From this many profile rows in the writer's latest commit, the catch-up passes do not sync the
     /// files first: such commits are a backlog's group commits (up to 90,000 events each in the 1 M-event
@@ -122,6 +126,8 @@ final class WALCheckpointer: Sendable {
     private let lastCommitRows = Atomic<Int>(0)
     /// Held for each checkpoint (``checkpoint(_:_:_:_:)``).
     private let checkpoints = Mutex(())
+    /// Frames from which the writer next restarts the log (``writerRestartFrames``, further after a busy try).
+    private let writerNextRestart = Atomic<Int32>(WALCheckpointer.writerRestartFrames)
     /// The writer connection's busy timeout, restored after its own restart.
     private let writerBusyTimeout = Atomic<Int32>(0)
     /// Signalled by `shutdown`: the thread's wait between passes ends at once instead of after `interval`.
@@ -219,8 +225,9 @@ final class WALCheckpointer: Sendable {
     /// Bounds the log from the writer's side: installs on the writer's connection `db` a hook that SQLite
     /// calls after each commit with the frames in the log. Under steady commits, from
     /// ``writerRestartFrames`` the writer restarts the log itself (a `RESTART` checkpoint copying what this
-    /// thread has not, waiting at most ``writerRestartWait``), so the log stays within that bound and one
-    /// commit even when this thread falls behind (a slow disk or a starved core; see the type's notes).
+    /// thread has not, waiting at most ``writerRestartWait`` for older readers), so the log stays within
+    /// that bound and one commit even when this thread falls behind (a slow disk or a starved core; see
+    /// the type's notes), unless a reader holds an old snapshot (``writerRetryFrames``).
     /// Under a backlog, a passive checkpoint from ``writerBackstopFrames``.
     /// Replaces SQLite's automatic checkpoint on that connection. The connection's busy timeout
     /// (`busyTimeout`, milliseconds) is restored after the restart.
@@ -239,12 +246,14 @@ final class WALCheckpointer: Sendable {
     /// The writer's hook (see ``install(onWriter:busyTimeout:)``), after a commit that left `frames` in the log.
     private func writerCommitted(_ db: OpaquePointer, frames: Int32) {
         let steady = lastCommitRows.load(ordering: .relaxed) < Self.backlogRows
-        guard frames >= (steady ? Self.writerRestartFrames : Self.writerBackstopFrames) else { return }
+        if frames < Self.writerRestartFrames { writerNextRestart.store(Self.writerRestartFrames, ordering: .relaxed) }
+        guard frames >= (steady ? writerNextRestart.load(ordering: .relaxed) : Self.writerBackstopFrames) else { return }
         var logFrames: Int32 = 0, copied: Int32 = 0
         if steady {
             sqlite3_busy_timeout(db, Self.writerRestartWait)
-            _ = checkpoint(db, SQLITE_CHECKPOINT_RESTART, &logFrames, &copied)
+            let restart = checkpoint(db, SQLITE_CHECKPOINT_RESTART, &logFrames, &copied)
             sqlite3_busy_timeout(db, writerBusyTimeout.load(ordering: .relaxed))
+            writerNextRestart.store(restart == SQLITE_BUSY ? frames + Self.writerRetryFrames : Self.writerRestartFrames, ordering: .relaxed)
         } else {
             _ = checkpoint(db, SQLITE_CHECKPOINT_PASSIVE, &logFrames, &copied)
         }

@@ -238,8 +238,16 @@ struct ModelSetEngineTests {
         process.arguments = ["rescore", "--store", "sqlite:\(db.path)", "--models", set.path, "--rate", "2500"]
         process.standardError = FileHandle.nullDevice
         try process.run()
-        try await Task.sleep(for: .seconds(1.5))
+        // Killed once its first page is stored (not after a fixed pause: a slower machine may not have
+        // stored one by then); at 2,500/s the 10,000 take 4 s, so the kill still lands mid-way.
+        let started = try await eventually(timeout: .seconds(60)) {
+            let store = try SQLiteStore(path: db.path)
+            let scored = try await store.topRisk(limit: 1)
+            try await store.close()
+            return !scored.isEmpty
+        }
         kill(process.processIdentifier, SIGKILL)
+        #expect(started, "the rescore stored nothing in 60 s")
         process.waitUntilExit()
 
         let gbc = try CompiledModel.load(contentsOf: Shared.model("gbc.pmml"))
