@@ -52,8 +52,11 @@ public final class ProducerProcess {
 
     /// Starts publishing `count` synthetic events of `customers` customers (the generator is seeded, so
     /// the same arguments give the same events), at `rate` events/s or as fast as the broker takes them.
-    public convenience init(synthetic count: Int, customers: Int, seed: Int, bootstrap: String, topic: String, rate: Int? = nil) throws {
-        try self.init(["--synthetic", "\(count)", "--customers", "\(customers)", "--seed", "\(seed)"] + (rate.map { ["--rate", "\($0)"] } ?? []),
+    /// `kafka`: librdkafka properties KEY=VALUE for the producer.
+    public convenience init(synthetic count: Int, customers: Int, seed: Int, bootstrap: String, topic: String, rate: Int? = nil,
+                            kafka: [String] = []) throws {
+        try self.init(["--synthetic", "\(count)", "--customers", "\(customers)", "--seed", "\(seed)"] + (rate.map { ["--rate", "\($0)"] } ?? [])
+                      + kafka.flatMap { ["--kafka", $0] },
                       bootstrap: bootstrap, topic: topic)
     }
 
