@@ -110,6 +110,44 @@ struct StoreTests {
         try await store.close()
     }
 
+    @Test("every column reads back as written: non-ASCII text, empty text apart from NULL, 64-bit counts, doubles to the last bit",
+          arguments: StoreBackends.all)
+    func columnsRoundTrip(backend: String) async throws {
+        let (store, _) = try await StoreBackends.make(backend)
+        let scope = Self.freshScope()
+        // Rows in one commit, so that PostgreSQL's arrays hold NULL and non-NULL elements side by side.
+        var rich = Profile(customerID: "é-客户-🙂", attributes: StaticAttributes(tenureDays: 3_000_000_000, plan: "Prämie", monthlyCharges: 1234.5678901234567))
+        rich.apply(pageView("é-客户-🙂", "2026-02-01T10:00:00.123Z", "/pricing"))
+        rich.apply(pageView("é-客户-🙂", "2026-02-03T23:59:59.999Z", "/account/cancel"))
+        var empty = Profile(customerID: "E", attributes: StaticAttributes(tenureDays: -1, plan: "", monthlyCharges: .leastNonzeroMagnitude))
+        empty.apply(pageView("E", "2026-02-02T00:00:00Z"))
+        let plain = Profile(customerID: "N", attributes: StaticAttributes(tenureDays: 0, plan: "basic", monthlyCharges: 1e300))
+        let updates = [
+            ProfileUpdate(profile: rich, features: rich.features(), churnScore: 0.1 + 0.2, modelVersion: "ß-1", scoredAt: rich.asOf,
+                          modelName: "модель", arm: "challenger", reasons: #"[{"feature":"plan","value":"Prämie ✓"}]"#),
+            ProfileUpdate(profile: empty, features: empty.features(), churnScore: 0, modelVersion: "", scoredAt: empty.asOf,
+                          modelName: "", arm: "", reasons: ""),
+            ProfileUpdate(profile: plain, features: plain.features(), churnScore: nil, modelVersion: nil, scoredAt: nil),
+        ]
+        try await store.commitProfiles(updates, offsets: [OffsetAdvance(partition: 0, expected: nil, next: 1)], scope: scope)
+        for u in updates {
+            let row = try #require(try await store.profileRow(u.profile.customerID), "\(u.profile.customerID)")
+            let a = u.profile.attributes, f = u.features
+            #expect(row.customer_id == u.profile.customerID && row.tenure_days == a.tenureDays && row.plan == a.plan)
+            #expect(row.monthly_charges.bitPattern == a.monthlyCharges.bitPattern, "\(row.monthly_charges) against \(a.monthlyCharges)")
+            #expect(row.churn_score?.bitPattern == u.churnScore?.bitPattern && row.model_version == u.modelVersion)
+            #expect(row.scored_at == u.scoredAt.map { Timestamp.format(millis: $0) })
+            #expect(row.features_as_of == u.featuresAsOf.map { Timestamp.format(millis: $0) })
+            #expect(row.model_name == u.modelName && row.arm == u.arm && row.reasons == u.reasons)
+            #expect(row.page_views_30d == f.pageViews30d && row.pricing_views_30d == f.pricingViews30d && row.cancel_views_30d == f.cancelViews30d)
+            #expect(row.support_calls_30d == f.supportCalls30d && row.complaints_30d == f.complaints30d)
+            #expect(row.days_since_last_visit.bitPattern == f.daysSinceLastVisit.bitPattern)
+        }
+        let stored = try await store.loadProfiles(updates.map(\.profile.customerID))
+        for u in updates { #expect(stored[CustomerID(u.profile.customerID)]?.state == u.profile.state, "\(u.profile.customerID): rolling state") }
+        try await store.close()
+    }
+
     @Test("one commit of more rows than one upsert statement takes (PostgreSQL: 10,000) stores each customer's last update, in one transaction",
           arguments: StoreBackends.all)
     func commitAcrossStatements(backend: String) async throws {
