@@ -416,7 +416,7 @@ public final class PostgresStore: EngineStore {
                 }
                 // The rules of `SchemaMigrations.profileUpsertOnConflict`, as on SQLite. In statements of at most
                 // `upsertChunkRows` rows, so that a large group's columns and encoded arrays are not all held at once.
-                // Each statement's columns are encoded while the server runs the statement before it: encoded
+                // Each statement's columns after the first are encoded while the server runs the one before: encoded
                 // one after the other, the engine and the server took turns (probe of 2026-12-01: 45–60 ms to
                 // encode 10,000 rows, then 150–260 ms for the server to run them, 18 % of the machine idle).
                 let chunks = stride(from: 0, to: updates.count, by: Self.upsertChunkRows).map { $0..<min($0 + Self.upsertChunkRows, updates.count) }
@@ -850,7 +850,7 @@ private struct CommitOutcomeUnknown: Error {
 /// The columns of a chunk of profile updates as PostgreSQL binary arrays, written in one pass over the
 /// updates: no per-row String for timestamps, no per-row buffer for the rolling state. Built as Swift arrays
 /// of the values first (and those encoded by postgres-nio), 10,000 rows took 45–60 ms (probe, 2026-12-01).
-struct ProfileColumns: Sendable {
+private struct ProfileColumns: Sendable {
     var ids = BinaryArray<String>(), tenure = BinaryArray<Int>(), plan = BinaryArray<String>(), charges = BinaryArray<Double>()
     var score = BinaryArray<Double>(), model = BinaryArray<String>(), scoredAt = BinaryArray<String>()
     var pageViews = BinaryArray<Int>(), pricingViews = BinaryArray<Int>(), cancelViews = BinaryArray<Int>()
