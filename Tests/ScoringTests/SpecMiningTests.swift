@@ -243,6 +243,51 @@ struct EnsembleKernelTests {
         #expect(throws: ScoringError.self) { try m.score([:]) }
     }
 
+    /// A tree that ends on a null leaf (no true child, `returnNullPrediction`) one step in, beside a tree three
+    /// tests deep: the walk runs two more steps from that leaf and must stay on it, so the row falls back to
+    /// the general evaluator (no prediction) instead of summing a neighbouring node's value.
+    @Test func kernelStaysOnNullLeaf() throws {
+        let m = try Fixture.model("""
+            <DataDictionary>
+              <DataField name="x" optype="continuous" dataType="double"/>
+              <DataField name="y" optype="continuous" dataType="double"/>
+            </DataDictionary>
+            <MiningModel functionName="regression">
+              <MiningSchema><MiningField name="y" usageType="target"/><MiningField name="x"/></MiningSchema>
+              <Segmentation multipleModelMethod="sum">
+                <Segment><True/>
+                  <TreeModel functionName="regression" noTrueChildStrategy="returnNullPrediction">
+                    <MiningSchema><MiningField name="x"/></MiningSchema>
+                    <Node><True/>
+                      <Node score="1"><SimplePredicate field="x" operator="greaterThan" value="5"/></Node>
+                    </Node>
+                  </TreeModel>
+                </Segment>
+                <Segment><True/>
+                  <TreeModel functionName="regression">
+                    <MiningSchema><MiningField name="x"/></MiningSchema>
+                    <Node score="0"><True/>
+                      <Node score="0"><SimplePredicate field="x" operator="lessOrEqual" value="1"/>
+                        <Node score="0"><SimplePredicate field="x" operator="lessOrEqual" value="0.5"/>
+                          <Node score="100"><SimplePredicate field="x" operator="lessOrEqual" value="0.25"/></Node>
+                          <Node score="200"><True/></Node>
+                        </Node>
+                        <Node score="300"><True/></Node>
+                      </Node>
+                      <Node score="400"><True/></Node>
+                    </Node>
+                  </TreeModel>
+                </Segment>
+              </Segmentation>
+            </MiningModel>
+            """)
+        #expect(m.program.root is TreeEnsembleC)
+        #expect(try m.score(["x": .number(7)]) == 401)
+        for x in [2.0, 0.75, 0.4, 0.1] {
+            #expect(throws: ScoringError.self) { try m.score(["x": .number(x)]) }
+        }
+    }
+
     @Test func kernelWeightedAverageClassification() throws {
         let doc = SpecMiningTests.classification("weightedAverage").replacingOccurrences(
             of: #"<SimplePredicate field="x" operator="greaterThan" value="0"/>"#, with: "<True/>")

@@ -390,8 +390,10 @@ extension RowContext {
 
 /// One node of the flat ensemble kernel. A walk step goes to `child` when `x <= high`, else to `child + 1`
 /// (the two successors are stored side by side, so the step is arithmetic, not a load). Equality tests
-/// read a per-row 0/1 indicator slot instead (`indicator <= 0.5` means "not equal"). Leaves accept every
-/// value and point at themselves, so walks can run a fixed number of steps.
+/// read a per-row 0/1 indicator slot instead (`indicator <= 0.5` means "not equal"). A leaf tests the
+/// ensemble's `floorSlot` (−∞ in every row) against its payload and steps to itself, so walks can run a
+/// fixed number of steps: `child` is the leaf itself, or the node before it when the payload is NaN (a
+/// null leaf of a regression, where `−∞ <= NaN` is false).
 struct FastNode: Sendable {
     /// Upper bound of the test (`x <= high`), or the leaf payload.
     var high: Double
@@ -448,12 +450,14 @@ final class TreeEnsembleC: ModelNode, @unchecked Sendable {
     let method: MultipleModelMethod
     /// Slots tested by any tree (a NaN in one sends the row to the fallback).
     let usedSlots: Flat<Int32>
+    /// The slot every leaf tests: −∞ in every row (set before each walk).
+    let floorSlot: Int
 
     /// Creates the value.
     init(header: ModelHeader, fallback: MiningModelC, nodes: [FastNode], indicators: [Indicator], members: [Double],
          roots: [Int32], treeCount: Int,
          groupDepth: [Int32], leafValue: [Double], leafProbabilities: [Double], categoryCount: Int,
-         weights: [Double], method: MultipleModelMethod, usedSlots: [Int32]) {
+         weights: [Double], method: MultipleModelMethod, usedSlots: [Int32], floorSlot: Int) {
         self.fallback = fallback
         self.nodes = Flat(nodes)
         self.indicators = Flat(indicators)
@@ -468,6 +472,7 @@ final class TreeEnsembleC: ModelNode, @unchecked Sendable {
         self.weights = weights
         self.method = method
         self.usedSlots = Flat(usedSlots)
+        self.floorSlot = floorSlot
         super.init(header: header)
     }
 
@@ -497,7 +502,6 @@ final class TreeEnsembleC: ModelNode, @unchecked Sendable {
             originalSize += t.nodes.count * 2 + 2
         }
         let ncat = h.categories.count
-        // Node 0: a dummy leaf used to pad the last group of trees.
         // Nodes 0 and 1: a dummy leaf (value 0, id 0) and its copy, used to pad the last group of trees.
         var nodes: [FastNode] = [FastNode(high: 0, slot: 0, child: 0), FastNode(high: 0, slot: 0, child: 0)]
         var indicators: [Indicator] = []
@@ -512,6 +516,7 @@ final class TreeEnsembleC: ModelNode, @unchecked Sendable {
             memberPool.append(contentsOf: members)
             return UInt32(s)
         }
+        let floorSlot = newSlot("(minus infinity)")
         var leafValue: [Double] = [0]
         var leafProbs = [Double](repeating: 0, count: ncat)
         var roots: [Int32] = []
@@ -536,8 +541,10 @@ final class TreeEnsembleC: ModelNode, @unchecked Sendable {
             // Writes the node for target `x` at `index` (expanding shared subtrees), returns the depth below it.
             func emit(_ x: Int32, _ index: Int) -> Int32 {
                 if x < 0 {
-                    // A leaf steps into a pair of copies of itself, so extra steps stay on the leaf; `high`
-                    // holds the leaf value (regression, NaN for a null leaf) or the leaf id (classification).
+                    // A leaf steps to itself, so extra steps stay on it (see `FastNode`); `high` holds the leaf
+                    // value (regression, NaN for a null leaf) or the leaf id (classification). Leaves were
+                    // stored as a pair of copies of themselves before (three nodes each, ~3/4 of the nodes of
+                    // the shared forest's depth-8 trees).
                     let id = leafID(x)
                     let payload: Double
                     if h.function == .regression {
@@ -545,11 +552,7 @@ final class TreeEnsembleC: ModelNode, @unchecked Sendable {
                     } else {
                         payload = Double(id)
                     }
-                    let pair = nodes.count
-                    let node = FastNode(high: payload, slot: 0, child: UInt32(pair))
-                    nodes.append(node)
-                    nodes.append(node)
-                    nodes[index] = node
+                    nodes[index] = FastNode(high: payload, slot: UInt32(floorSlot), child: UInt32(payload.isNaN ? index - 1 : index))
                     return 0
                 }
                 let n = t.nodes[Int(x)]
@@ -602,7 +605,7 @@ final class TreeEnsembleC: ModelNode, @unchecked Sendable {
                              roots: roots, treeCount: count,
                              groupDepth: groupDepth, leafValue: leafValue, leafProbabilities: leafProbs,
                              categoryCount: ncat, weights: weights, method: m.method,
-                             usedSlots: used.sorted())
+                             usedSlots: used.sorted(), floorSlot: floorSlot)
     }
 }
 
@@ -623,6 +626,7 @@ extension RowContext {
             for j in ind.first..<(ind.first + ind.memberCount) where members[j] == x { hit = true; break }
             vals[ind.target] = hit ? 1 : 0
         }
+        vals[e.floorSlot] = -.infinity
         if let p = ensembleKernel(e) { return p }
         return try evaluateMining(e.fallback)
     }
