@@ -543,8 +543,8 @@ final class TreeEnsembleC: ModelNode, @unchecked Sendable {
                 if x < 0 {
                     // A leaf steps to itself, so extra steps stay on it (see `FastNode`); `high` holds the leaf
                     // value (regression, NaN for a null leaf) or the leaf id (classification). Leaves were
-                    // stored as a pair of copies of themselves before (three nodes each, ~3/4 of the nodes of
-                    // the shared forest's depth-8 trees).
+                    // stored as a pair of copies of themselves before (three nodes each: as a binary tree has one
+                    // leaf more than it has tests, leaves held ~3/4 of the nodes).
                     let id = leafID(x)
                     let payload: Double
                     if h.function == .regression {
